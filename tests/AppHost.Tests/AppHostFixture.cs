@@ -1,0 +1,79 @@
+using System.Collections.Concurrent;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AppHost.Tests;
+
+/// <summary>Starts the real AppHost (DCP, real Trainer processes) with the given arguments and collects each trainer's logs.</summary>
+public sealed class AppHostRun : IAsyncDisposable
+{
+    readonly DistributedApplication _app;
+    readonly ConcurrentDictionary<string, ConcurrentQueue<string>> _logs = new();
+    readonly CancellationTokenSource _stop = new();
+
+    AppHostRun(DistributedApplication app) => _app = app;
+
+    public static async Task<AppHostRun> StartAsync(string[] args, CancellationToken cancellationToken)
+    {
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
+            args, (options, _) => options.DisableDashboard = true, cancellationToken);
+        // With the dashboard off nothing listens for OTLP, and every process would spend ~15 s at exit flushing to nowhere.
+        foreach (var project in builder.Resources.OfType<ProjectResource>())
+            builder.CreateResourceBuilder(project).WithEnvironment(context => context.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        var app = await builder.BuildAsync(cancellationToken);
+        var run = new AppHostRun(app);
+        run.CollectLogs();
+        await app.StartAsync(cancellationToken);
+        return run;
+    }
+
+    public ResourceNotificationService Notifications => _app.Services.GetRequiredService<ResourceNotificationService>();
+
+    public IReadOnlyList<string> Logs(string resourceName) =>
+        _logs.TryGetValue(resourceName, out var lines) ? lines.ToArray() : [];
+
+    /// <summary>Waits until the resource reaches a terminal state and returns its exit code.</summary>
+    public async Task<int?> WaitForExitAsync(string resourceName, CancellationToken cancellationToken)
+    {
+        var finished = await Notifications.WaitForResourceAsync(resourceName,
+            e => KnownResourceStates.TerminalStates.Contains(e.Snapshot.State?.Text), cancellationToken);
+        return finished.Snapshot.ExitCode;
+    }
+
+    void CollectLogs()
+    {
+        var loggers = _app.Services.GetRequiredService<ResourceLoggerService>();
+        _ = Task.Run(async () =>
+        {
+            var watched = new HashSet<string>();
+            try
+            {
+                await foreach (var e in Notifications.WatchAsync(_stop.Token))
+                {
+                    // WatchAsync needs the resource id from the event, not the model name.
+                    if (!watched.Add(e.ResourceId)) continue;
+                    var lines = _logs.GetOrAdd(e.Resource.Name, _ => new ConcurrentQueue<string>());
+                    _ = Task.Run(async () =>
+                    {
+                        try
+                        {
+                            await foreach (var batch in loggers.WatchAsync(e.ResourceId).WithCancellation(_stop.Token))
+                                foreach (var line in batch) lines.Enqueue(line.Content);
+                        }
+                        catch (OperationCanceledException) { }
+                    });
+                }
+            }
+            catch (OperationCanceledException) { }
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _stop.Dispose();
+    }
+}
