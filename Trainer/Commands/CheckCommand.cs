@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -44,7 +45,12 @@ internal static class CheckCommand
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Check");
         try
         {
-            await using var session = await JoinAndReportAsync(contract, options, logger, output, stopping.Token);
+            var (session, summary) = await JoinAndSummarizeAsync(contract, options, logger, stopping.Token);
+            await using (session)
+            {
+                await output.WriteLineAsync(summary);
+                await output.FlushAsync(stopping.Token);
+            }
             return 0;
         }
         catch (ContractException ex)
@@ -63,14 +69,23 @@ internal static class CheckCommand
         }
     }
 
-    /// <summary>Joins and prints this rank's summary line; the caller owns (and disposes) the session.</summary>
-    internal static async Task<RendezvousSession> JoinAndReportAsync(DistributedContract contract, RendezvousOptions options, ILogger logger, TextWriter output,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// Joins the rendezvous and returns the session with this rank's summary line. Further checks of the joined
+    /// world (such as an all-reduce of a test tensor) belong here, run on the session and extend the line.
+    /// </summary>
+    internal static async Task<(RendezvousSession Session, string Summary)> JoinAndSummarizeAsync(DistributedContract contract, RendezvousOptions options,
+        ILogger logger, CancellationToken cancellationToken)
     {
         var session = await Rendezvous.JoinAsync(contract, options, logger, cancellationToken);
-        await output.WriteLineAsync(Summary(session));
-        await output.FlushAsync(cancellationToken);
-        return session;
+        try
+        {
+            return (session, Summary(session));
+        }
+        catch
+        {
+            await session.DisposeAsync();
+            throw;
+        }
     }
 
     internal static string Summary(RendezvousSession session)
@@ -80,10 +95,15 @@ internal static class CheckCommand
                $"joined {contract.MasterAddr}:{contract.MasterPort} in {session.JoinTime.TotalSeconds:0.00} s, world agrees";
     }
 
-    /// <summary>Logging and telemetry from the service defaults; logs go to stderr so stdout carries only the summary.</summary>
+    /// <summary>
+    /// Logging and telemetry from the service defaults; logs go to stderr so stdout carries only the summary.
+    /// Config files are not watched: one inotify instance per rank process adds up against the per-user limit.
+    /// </summary>
     private static IHost CreateHost()
     {
-        var builder = Host.CreateApplicationBuilder();
+        var configuration = new ConfigurationManager();
+        configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = configuration });
         builder.AddServiceDefaults();
         builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);

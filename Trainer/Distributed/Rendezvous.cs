@@ -136,12 +136,6 @@ public static class Rendezvous
             logger.LogInformation("rendezvous: rank {Rank}/{WorldSize} joined {Master} in {Seconds:0.00} s", contract.Rank, contract.WorldSize, master, clock.Elapsed.TotalSeconds);
             return session;
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            // Only the join deadline cancels on its own.
-            await AbandonAsync(client, server, prefix, contract, options, arrived, logger);
-            throw new TimeoutException($"rank {contract.Rank} could not join the rendezvous at {master} within {options.JoinTimeout.TotalSeconds:0.###} s; raise TRAINER_JOIN_TIMEOUT or check that rank 0 is running.");
-        }
         catch
         {
             await AbandonAsync(client, server, prefix, contract, options, arrived, logger);
