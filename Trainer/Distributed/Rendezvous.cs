@@ -138,7 +138,9 @@ public static class Rendezvous
         }
         catch
         {
-            await AbandonAsync(client, server, prefix, contract, options, arrived, logger);
+            // Cancelled (Ctrl+C): release at once instead of waiting for the other ranks to leave.
+            var leaveTimeout = cancellationToken.IsCancellationRequested ? TimeSpan.Zero : options.LeaveTimeout;
+            await AbandonAsync(client, server, prefix, contract, leaveTimeout, arrived, logger);
             throw;
         }
     }
@@ -205,11 +207,11 @@ public static class Rendezvous
     }
 
     /// <summary>After a failed join: let the ranks that got in read what they need, then release everything.</summary>
-    private static async Task AbandonAsync(StoreClient? client, StoreServer? server, string prefix, DistributedContract contract, RendezvousOptions options,
+    private static async Task AbandonAsync(StoreClient? client, StoreServer? server, string prefix, DistributedContract contract, TimeSpan leaveTimeout,
         bool arrived, ILogger logger)
     {
         if (client is not null)
-            await RendezvousSession.LeaveAsync(client, server, prefix, contract, options.LeaveTimeout, arrived, logger);
+            await RendezvousSession.LeaveAsync(client, server, prefix, contract, leaveTimeout, arrived, logger);
         if (server is not null)
             await server.DisposeAsync();
     }

@@ -14,7 +14,7 @@ public sealed record StoreServerOptions
     /// <summary>A connection that has not completed the hello by then is dropped.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Once a frame has started, the rest of it must arrive within this time.</summary>
+    /// <summary>Once a frame has started, the rest of it must arrive within this time; a response must be taken within it too.</summary>
     public TimeSpan FrameTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Waiting gets and waits one connection may have outstanding.</summary>
@@ -125,7 +125,7 @@ public sealed class StoreServer : IAsyncDisposable
         try
         {
             tcp.NoDelay = true;
-            var connection = new Connection(tcp.GetStream());
+            var connection = new Connection(tcp.GetStream(), remote, _options.FrameTimeout);
             await HandshakeAsync(connection, closing.Token);
             handshakeDone = true;
             _logger.LogDebug("store: {Remote} connected", remote);
@@ -268,30 +268,34 @@ public sealed class StoreServer : IAsyncDisposable
 
     private void StartWait(Connection connection, uint id, string[] keys, TimeSpan timeout, bool returnValue, CancellationToken closing)
     {
-        if (Interlocked.Increment(ref connection.PendingWaits) > _options.MaxPendingWaitsPerConnection)
-        {
-            Interlocked.Decrement(ref connection.PendingWaits);
-            _ = connection.SendAsync(ErrorReply(id, $"more than {_options.MaxPendingWaitsPerConnection} waits outstanding on one connection").ToArray(), closing);
-            return;
-        }
         _ = AnswerWhenReadyAsync();
 
         async Task AnswerWhenReadyAsync()
         {
+            Interlocked.Increment(ref connection.PendingWaits);
             try
             {
-                var (value, missing) = await _table.WaitAsync(keys, timeout, closing);
                 StoreProtocol.FrameBuilder reply;
-                if (value is null)
-                {
-                    reply = new StoreProtocol.FrameBuilder(StoreOp.TimedOut, id).UInt16((ushort)missing.Length);
-                    foreach (var key in missing)
-                        reply.Key(key);
-                }
+                if (Volatile.Read(ref connection.PendingWaits) > _options.MaxPendingWaitsPerConnection)
+                    reply = ErrorReply(id, $"more than {_options.MaxPendingWaitsPerConnection} waits outstanding on one connection");
                 else
-                    reply = returnValue ? new StoreProtocol.FrameBuilder(StoreOp.Value, id).Bytes(value) : new StoreProtocol.FrameBuilder(StoreOp.Ok, id);
+                {
+                    var (value, missing) = await _table.WaitAsync(keys, timeout, closing);
+                    if (value is null)
+                    {
+                        reply = new StoreProtocol.FrameBuilder(StoreOp.TimedOut, id).UInt16((ushort)missing.Length);
+                        foreach (var key in missing)
+                            reply.Key(key);
+                    }
+                    else
+                        reply = returnValue ? new StoreProtocol.FrameBuilder(StoreOp.Value, id).Bytes(value) : new StoreProtocol.FrameBuilder(StoreOp.Ok, id);
+                }
                 if (!closing.IsCancellationRequested)
                     await connection.SendAsync(reply.ToArray(), closing);
+            }
+            catch (StoreProtocolException ex)
+            {
+                _logger.LogWarning("store: dropped connection from {Remote}: {Reason}", connection.Remote, ex.Message);
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
             {
@@ -307,23 +311,36 @@ public sealed class StoreServer : IAsyncDisposable
     private static StoreProtocol.FrameBuilder ErrorReply(uint id, string message) =>
         new StoreProtocol.FrameBuilder(StoreOp.Error, id).Key(message.Length > 1000 ? message[..1000] : message);
 
-    private sealed class Connection(NetworkStream stream)
+    private sealed class Connection(NetworkStream stream, EndPoint? remote, TimeSpan writeTimeout)
     {
         private readonly SemaphoreSlim _writeLock = new(1, 1);
         public int PendingWaits;
 
         public NetworkStream Stream { get; } = stream;
 
+        public EndPoint? Remote { get; } = remote;
+
+        /// <summary>A peer that does not take its responses within the write timeout breaks the protocol.</summary>
         public async Task SendAsync(byte[] frame, CancellationToken cancellationToken)
         {
-            await _writeLock.WaitAsync(cancellationToken);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(writeTimeout);
             try
             {
-                await Stream.WriteAsync(frame, cancellationToken);
+                await _writeLock.WaitAsync(deadline.Token);
+                try
+                {
+                    await Stream.WriteAsync(frame, deadline.Token);
+                }
+                finally
+                {
+                    _writeLock.Release();
+                }
             }
-            finally
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                _writeLock.Release();
+                Stream.Dispose();
+                throw new StoreProtocolException($"peer did not read a {frame.Length}-byte response within {writeTimeout.TotalSeconds:0.###} s");
             }
         }
     }

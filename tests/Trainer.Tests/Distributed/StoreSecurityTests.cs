@@ -169,6 +169,39 @@ public sealed class StoreSecurityTests : IAsyncLifetime
         await AssertServerStillServesAsync(server, bystander, null);
     }
 
+    [Fact]
+    public async Task AClientThatNeverReadsItsAnswersIsDropped()
+    {
+        var server = StartServer(secret: null);
+        var bystander = await ConnectAsync(server, null);
+        await bystander.SetAsync("large", new byte[2 * 1024 * 1024]);
+        await using var raw = await RawConnection.OpenAsync(server.Port);
+        await raw.HelloAsync();
+
+        for (var id = 1u; id <= 32; id++)
+            await raw.SendAsync(new StoreProtocol.FrameBuilder(StoreOp.Get, id).Key("large").Int64(1000).ToArray());
+
+        await _log.WaitForLineAsync(Patience, "Warning", "dropped connection from", "did not read a", "response within 0.3 s");
+        await AssertServerStillServesAsync(server, bystander, null);
+    }
+
+    [Fact]
+    public async Task OutstandingWaitsPerConnectionAreCapped()
+    {
+        await using var server = StoreServer.Start(IPAddress.Loopback, 0, new StoreServerOptions { MaxPendingWaitsPerConnection = 4 }, _log);
+        var client = await ConnectAsync(server, null);
+        var parked = Enumerable.Range(0, 4).Select(i => client.GetAsync($"later/{i}", Patience)).ToList();
+        await client.WaitAsync(["never"], TimeSpan.Zero).ContinueWith(_ => { }); // the 4 gets are filed before this one is refused
+
+        var error = await Assert.ThrowsAsync<StoreException>(() => client.GetAsync("one-too-many", Patience));
+
+        Assert.Contains("more than 4 waits outstanding", error.Message);
+        for (var i = 0; i < 4; i++)
+            await client.SetAsync($"later/{i}", "v"u8.ToArray());
+        await Task.WhenAll(parked).WaitAsync(Patience);
+        Assert.Equal("v"u8.ToArray(), await client.GetAsync("later/0", Patience));
+    }
+
     public static TheoryData<string> BadInputs => new()
     {
         "garbage before the hello", "oversized frame before the hello", "request before the hello", "oversized frame",
