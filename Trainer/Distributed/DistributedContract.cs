@@ -1,0 +1,130 @@
+using System.Globalization;
+
+namespace Trainer.Distributed;
+
+/// <summary>
+/// Who this process is in the run, read from torchrun's environment contract (plus our TRAINER_* variables).
+/// When neither RANK nor WORLD_SIZE is set the process is a world of one (rank 0 serving the store on
+/// 127.0.0.1:29500, like torchrun's standalone mode), so a plain <c>Trainer train</c> needs no variables.
+/// </summary>
+public sealed record DistributedContract(
+    int Rank,
+    int LocalRank,
+    int WorldSize,
+    int LocalWorldSize,
+    int GroupRank,
+    string MasterAddr,
+    int MasterPort,
+    string RunId,
+    int RestartCount,
+    string? RunSecret,
+    int? Threads)
+{
+    public const string DefaultMasterAddr = "127.0.0.1";
+    public const int DefaultMasterPort = 29500;
+    public const string DefaultRunId = "none";
+
+    /// <summary>Every variable the contract reads.</summary>
+    public static readonly IReadOnlyList<string> Variables =
+    [
+        "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
+        "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "TRAINER_RUN_SECRET", "TRAINER_THREADS",
+    ];
+
+    public bool IsMaster => Rank == 0;
+
+    public static DistributedContract FromEnvironment() =>
+        FromEnvironment(Variables.ToDictionary(name => name, Environment.GetEnvironmentVariable));
+
+    /// <exception cref="ContractException">A variable is missing, not a number, or out of range.</exception>
+    public static DistributedContract FromEnvironment(IReadOnlyDictionary<string, string?> env)
+    {
+        string? Read(string name) => env.TryGetValue(name, out var value) && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
+
+        var worldDeclared = Read("RANK") is not null || Read("WORLD_SIZE") is not null;
+        if (worldDeclared)
+        {
+            foreach (var required in (string[])["RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"])
+                if (Read(required) is null)
+                    throw new ContractException(
+                        $"{required} is not set but {(Read("RANK") is null ? "WORLD_SIZE" : "RANK")} is; {Hint(required)} (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT together).");
+        }
+
+        var worldSize = ParseCount("WORLD_SIZE", Read("WORLD_SIZE"), 1);
+        var rank = ParseIndex("RANK", Read("RANK"), 0);
+        if (rank >= worldSize)
+            throw new ContractException($"RANK={rank} is out of range for WORLD_SIZE={worldSize}; set RANK to 0..{worldSize - 1} or raise WORLD_SIZE.");
+
+        var localWorldSize = ParseCount("LOCAL_WORLD_SIZE", Read("LOCAL_WORLD_SIZE"), worldSize);
+        if (localWorldSize > worldSize)
+            throw new ContractException($"LOCAL_WORLD_SIZE={localWorldSize} exceeds WORLD_SIZE={worldSize}; set LOCAL_WORLD_SIZE to the number of ranks on this node (1..{worldSize}).");
+        var localRank = ParseIndex("LOCAL_RANK", Read("LOCAL_RANK"), rank);
+        if (localRank >= localWorldSize)
+            throw new ContractException($"LOCAL_RANK={localRank}{(Read("LOCAL_RANK") is null ? " (not set, so RANK)" : "")} is out of range for LOCAL_WORLD_SIZE={localWorldSize}; set LOCAL_RANK to 0..{localWorldSize - 1} or raise LOCAL_WORLD_SIZE.");
+        var groupRank = ParseIndex("GROUP_RANK", Read("GROUP_RANK"), 0);
+
+        var masterAddr = Read("MASTER_ADDR") ?? DefaultMasterAddr;
+        if (Uri.CheckHostName(masterAddr.Trim('[', ']')) == UriHostNameType.Unknown)
+            throw new ContractException($"MASTER_ADDR='{masterAddr}' is not a host name or IP address; {Hint("MASTER_ADDR")}.");
+        var masterPort = ParseIndex("MASTER_PORT", Read("MASTER_PORT"), DefaultMasterPort);
+        if (masterPort is < 1 or > 65535)
+            throw new ContractException($"MASTER_PORT={masterPort} is out of range; {Hint("MASTER_PORT")}.");
+
+        var runId = Read("TORCHELASTIC_RUN_ID") ?? DefaultRunId;
+        var restartCount = ParseIndex("TORCHELASTIC_RESTART_COUNT", Read("TORCHELASTIC_RESTART_COUNT"), 0);
+
+        string? secret = null;
+        if (env.TryGetValue("TRAINER_RUN_SECRET", out var rawSecret) && rawSecret is not null)
+        {
+            if (string.IsNullOrWhiteSpace(rawSecret))
+                throw new ContractException($"TRAINER_RUN_SECRET is set but empty; {Hint("TRAINER_RUN_SECRET")}.");
+            secret = rawSecret;
+        }
+
+        int? threads = Read("TRAINER_THREADS") is { } threadsText ? ParseCount("TRAINER_THREADS", threadsText, 1) : null;
+
+        return new DistributedContract(rank, localRank, worldSize, localWorldSize, groupRank, masterAddr, masterPort,
+            runId, restartCount, secret, threads);
+    }
+
+    /// <summary>Never prints the secret.</summary>
+    public override string ToString() =>
+        $"rank {Rank}/{WorldSize} (local {LocalRank}/{LocalWorldSize}, group {GroupRank}) master {MasterAddr}:{MasterPort} " +
+        $"run {RunId} restart {RestartCount}{(RunSecret is null ? "" : " (secret set)")}{(Threads is { } t ? $" threads {t}" : "")}";
+
+    private static int ParseCount(string name, string? text, int fallback)
+    {
+        var value = ParseIndex(name, text, fallback);
+        if (value < 1)
+            throw new ContractException($"{name}={value} must be at least 1; {Hint(name)}.");
+        return value;
+    }
+
+    private static int ParseIndex(string name, string? text, int fallback)
+    {
+        if (text is null)
+            return fallback;
+        if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+            throw new ContractException($"{name}='{text}' is not a whole number; {Hint(name)}.");
+        if (value < 0)
+            throw new ContractException($"{name}={value} is negative; {Hint(name)}.");
+        if (value > int.MaxValue)
+            throw new ContractException($"{name}={value} is too large; {Hint(name)}.");
+        return (int)value;
+    }
+
+    private static string Hint(string name) => name switch
+    {
+        "RANK" => "set RANK to this process's global rank, 0..WORLD_SIZE-1",
+        "WORLD_SIZE" => "set WORLD_SIZE to the total number of ranks (at least 1)",
+        "LOCAL_RANK" => "set LOCAL_RANK to this process's rank on its node, 0..LOCAL_WORLD_SIZE-1",
+        "LOCAL_WORLD_SIZE" => "set LOCAL_WORLD_SIZE to the number of ranks on this node (at least 1)",
+        "GROUP_RANK" => "set GROUP_RANK to this node's index (0 or more)",
+        "MASTER_ADDR" => "set MASTER_ADDR to the host name or IP address of rank 0 (e.g. 127.0.0.1)",
+        "MASTER_PORT" => "set MASTER_PORT to a free TCP port on rank 0's host, 1..65535 (e.g. 29500)",
+        "TORCHELASTIC_RESTART_COUNT" => "set TORCHELASTIC_RESTART_COUNT to the restart round (0 or more) or unset it",
+        "TRAINER_RUN_SECRET" => "set TRAINER_RUN_SECRET to one random string shared by every rank (e.g. `openssl rand -hex 16`) or unset it for an open store",
+        "TRAINER_THREADS" => "set TRAINER_THREADS to the number of torch threads per rank (at least 1) or unset it",
+        _ => $"fix {name}",
+    };
+}
