@@ -51,7 +51,15 @@ internal static class ImageFolder
 
         var pixels = new byte[(long)files.Count * ImageDataset.ImageSize];
         var labels = files.Select(f => f.Label).ToArray();
-        Parallel.For(0, files.Count, i => Decode(files[i].Path, pixels.AsSpan(i * ImageDataset.ImageSize, ImageDataset.ImageSize)));
+        try
+        {
+            Parallel.For(0, files.Count, i => Decode(files[i].Path, pixels.AsSpan(i * ImageDataset.ImageSize, ImageDataset.ImageSize)));
+        }
+        catch (AggregateException e)
+        {
+            // Report the first bad file as such, not wrapped in the parallel loop's exception.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
         return new ImageDataset(pixels, labels, classes, directory);
     }
 
