@@ -95,6 +95,31 @@ public sealed class Cifar10DownloadTests
         }
     }
 
+    [Fact]
+    public async Task The_data_bunch_downloads_from_the_given_url_into_the_XDG_cache_and_enforces_the_published_checksum()
+    {
+        // Same class as the other XDG_CACHE_HOME test: xunit runs one class's tests one after another.
+        await using var server = new LocalHttpServer(CifarFiles.TarGz());
+        using var cache = new TempDirectory();
+        var saved = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+        try
+        {
+            Environment.SetEnvironmentVariable("XDG_CACHE_HOME", cache.Path);
+
+            var error = await Assert.ThrowsAsync<InvalidDataException>(() =>
+                DataBunch.LoadAsync("cifar10", data: null, dataUrl: server.BaseUrl, limitTrain: null, limitValid: null, seed: 0));
+
+            Assert.Equal(1, server.Requests);
+            Assert.Contains(server.BaseUrl + Cifar10Download.FileName, error.Message);
+            Assert.Contains(Cifar10Download.PublishedMd5, error.Message);
+            Assert.Empty(Directory.GetFiles(cache.Path, "*", SearchOption.AllDirectories));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("XDG_CACHE_HOME", saved);
+        }
+    }
+
     private sealed class SynchronousProgress(Action<DownloadProgress> report) : IProgress<DownloadProgress>
     {
         public void Report(DownloadProgress value) => report(value);
