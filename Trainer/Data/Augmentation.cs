@@ -3,7 +3,8 @@ namespace Trainer.Data;
 /// <summary>
 /// fastai's CIFAR transforms on raw bytes: rand_pad(4, 32) (reflection padding of 4, then a uniformly random
 /// 32x32 crop, offsets 0..8), flip_lr(p=0.5), then normalize(cifar_stats), written as floats (pixel / 255)
-/// into a planar CHW slot of a batch. Validation only normalizes.
+/// into a planar CHW slot of a batch. Validation only normalizes. (fastai flips before cropping; cropping at
+/// offset o then flipping equals flipping then cropping at 2·padding − o, so the distribution is the same.)
 /// </summary>
 internal sealed class Augmentation
 {
