@@ -1,13 +1,214 @@
 using System.CommandLine;
+using System.Diagnostics;
+using TorchSharp;
+using Trainer.Data;
+using Trainer.Models;
+using Trainer.Runtime;
+using Trainer.Training;
 
 namespace Trainer.Commands;
 
+/// <summary>
+/// `Trainer train`: the seed's script on one rank. A preset gives the defaults (seed: fastai's recipe;
+/// quick: a small smoke run); any option given overrides it.
+/// </summary>
 internal static class TrainCommand
 {
+    public const int BadConfiguration = 2;
+    public const int Interrupted = 130;
+    public const string ThreadsVariable = "TRAINER_THREADS";
+
+    private static readonly Option<string> Preset = new("--preset") { Description = "Recipe to start from: seed (fastai's: 10 epochs, lr 3e-3, wd 0.4, div 10, pct 0.5, bs 128, k=6, CIFAR-10) or quick (k=1, 1 epoch, 10k/2k images).", DefaultValueFactory = _ => Presets.Seed.Preset };
+    private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs of the one-cycle schedule (fit_one_cycle's cyc_len)." };
+    private static readonly Option<double> Lr = new("--lr") { Description = "Maximum learning rate (max_lr)." };
+    private static readonly Option<double> Wd = new("--wd") { Description = "Decoupled weight decay (wd), applied to all parameters." };
+    private static readonly Option<int> Bs = new("--bs") { Description = "Batch size per rank." };
+    private static readonly Option<double> DivFactor = new("--div-factor") { Description = "The schedule starts at lr / div_factor." };
+    private static readonly Option<double> PctStart = new("--pct-start") { Description = "Fraction of the steps spent warming up (pct_start)." };
+    private static readonly Option<string> Dataset = new("--dataset") { Description = "cifar10 (binary batches), folder (fastai's train/ and test/ PNG folders) or synthetic." };
+    private static readonly Option<string?> Data = new("--data") { Description = "Dataset folder. For cifar10 without it: the cache ($XDG_CACHE_HOME or ~/.cache/dotnet-ddp/cifar10), downloading when missing." };
+    private static readonly Option<string?> DataUrl = new("--data-url") { Description = $"Where cifar-10-binary.tar.gz is downloaded from (a folder URL; env {Cifar10Download.BaseUrlVariable}; default {Cifar10Download.DefaultBaseUrl})." };
+    private static readonly Option<int> Width = new("--width") { Description = "Width factor k of wrn_22 (fastai: 6)." };
+    private static readonly Option<int> LimitTrain = new("--limit-train") { Description = "Use a random subset of N training images." };
+    private static readonly Option<int> LimitValid = new("--limit-valid") { Description = "Use a random subset of N validation images." };
+    private static readonly Option<int> Seed = new("--seed") { Description = "Seed for weights, shuffling and augmentation: a run is repeatable." };
+    private static readonly Option<string> Output = new("--output") { Description = "Folder for checkpoint.ckpt and summary.json." };
+    private static readonly Option<bool> Resume = new("--resume") { Description = "Continue from the checkpoint in --output if there is one (same recipe required)." };
+    private static readonly Option<int> Threads = new("--threads") { Description = $"Torch CPU threads (default: env {ThreadsVariable}, else all cores)." };
+    private static readonly Option<int> LogEvery = new("--log-every") { Description = "Without a terminal, print a progress line every N batches." };
+
     public static Command Create()
     {
-        var command = new Command("train", "Train the model.");
-        command.SetAction(_ => 0);
+        var command = new Command("train", "Train wrn_22 on CIFAR-10 with fastai's fit_one_cycle recipe (one rank).");
+        foreach (var option in new Option[] { Preset, Epochs, Lr, Wd, Bs, DivFactor, PctStart, Dataset, Data, DataUrl, Width, LimitTrain, LimitValid, Seed, Output, Resume, Threads, LogEvery })
+            command.Options.Add(option);
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var (options, errors) = Bind(parseResult);
+            if (options is null || errors.Count > 0)
+            {
+                foreach (var error in errors) Console.Error.WriteLine($"error: {error}");
+                return BadConfiguration;
+            }
+            return await RunAsync(options, Console.Out, cancellationToken);
+        });
         return command;
+    }
+
+    /// <summary>The preset, then TRAINER_THREADS, then the options given; with the errors of the result.</summary>
+    internal static (TrainOptions? Options, IReadOnlyList<string> Errors) Bind(ParseResult parse)
+    {
+        var presetName = parse.GetValue(Preset)!;
+        if (!Presets.All.TryGetValue(presetName, out var preset))
+            return (null, [$"--preset {presetName}: unknown; use one of {string.Join(", ", Presets.All.Keys)}."]);
+        var threads = preset.Threads;
+        if (Environment.GetEnvironmentVariable(ThreadsVariable) is { Length: > 0 } fromEnv)
+        {
+            if (!int.TryParse(fromEnv, out threads) || threads < 1)
+                return (null, [$"{ThreadsVariable}={fromEnv}: must be a whole number of 1 or more (torch threads per rank); fix or unset it."]);
+        }
+        var options = preset with
+        {
+            Epochs = Given(parse, Epochs, preset.Epochs),
+            Lr = Given(parse, Lr, preset.Lr),
+            Wd = Given(parse, Wd, preset.Wd),
+            Bs = Given(parse, Bs, preset.Bs),
+            DivFactor = Given(parse, DivFactor, preset.DivFactor),
+            PctStart = Given(parse, PctStart, preset.PctStart),
+            Dataset = Given(parse, Dataset, preset.Dataset),
+            Data = Given(parse, Data, preset.Data),
+            DataUrl = Given(parse, DataUrl, preset.DataUrl),
+            Width = Given(parse, Width, preset.Width),
+            LimitTrain = GivenOrNull(parse, LimitTrain, preset.LimitTrain),
+            LimitValid = GivenOrNull(parse, LimitValid, preset.LimitValid),
+            Seed = Given(parse, Seed, preset.Seed),
+            Output = Given(parse, Output, preset.Output),
+            Resume = parse.GetValue(Resume),
+            Threads = Given(parse, Threads, threads),
+            LogEvery = Given(parse, LogEvery, preset.LogEvery),
+        };
+        return (options, options.Validate());
+    }
+
+    private static T Given<T>(ParseResult parse, Option<T> option, T fallback) =>
+        parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option)! : fallback;
+
+    private static T? GivenOrNull<T>(ParseResult parse, Option<T> option, T? fallback) where T : struct =>
+        parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : fallback;
+
+    internal static async Task<int> RunAsync(TrainOptions options, TextWriter output, CancellationToken cancellationToken)
+    {
+        var interactive = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+        var watch = Stopwatch.StartNew();
+        NativeAllocator.Tune();
+        torch.set_num_threads(options.Threads);
+
+        DataBunch data;
+        try
+        {
+            var progress = new DownloadReporter(Console.Error);
+            data = await DataBunch.LoadAsync(options.Dataset, options.Data, options.DataUrl, options.LimitTrain, options.LimitValid, options.Seed, progress, cancellationToken);
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return BadConfiguration;
+        }
+        if (data.Train.Count < options.Bs)
+        {
+            Console.Error.WriteLine($"error: --bs {options.Bs} is larger than the {data.Train.Count} training images: no full batch; lower --bs or use more data.");
+            return BadConfiguration;
+        }
+        output.WriteLine($"data: {data.Train.Count} training images from {data.Train.Source}; {data.Valid.Count} validation images from {data.Valid.Source}; {data.Train.Classes.Count} classes");
+
+        torch.manual_seed(options.Seed);
+        using var model = WideResNet.Wrn22(options.Width, data.Train.Classes.Count);
+        var parameters = model.parameters().Sum(p => p.numel());
+        output.WriteLine($"model: wrn_22 k={options.Width}, {parameters:N0} parameters; {options.Threads} torch threads");
+
+        var train = new DataLoader(data.Train, new RandomSampler(data.Train.Count, options.Seed), options.Bs, Augmentation.Train(), dropLast: true, seed: options.Seed);
+        var valid = new DataLoader(data.Valid, new SequentialSampler(data.Valid.Count), options.Bs, Augmentation.Valid(), dropLast: false, seed: options.Seed);
+        using var learner = new Learner(model, train, valid);
+
+        Directory.CreateDirectory(options.Output);
+        var checkpointPath = Path.Combine(options.Output, Checkpoint.FileName);
+        if (options.Resume && File.Exists(checkpointPath))
+        {
+            try
+            {
+                var saved = Checkpoint.ReadInfo(checkpointPath);
+                if (options.RecipeDifference(saved.Recipe) is { } difference)
+                {
+                    Console.Error.WriteLine($"error: --resume: {difference}; resume with the same recipe, or choose another --output.");
+                    return BadConfiguration;
+                }
+                Checkpoint.Load(checkpointPath, learner);
+            }
+            catch (InvalidDataException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return BadConfiguration;
+            }
+            output.WriteLine($"resumed from {checkpointPath}: {learner.Epoch} of {options.Epochs} epochs done");
+        }
+        else if (options.Resume)
+        {
+            output.WriteLine($"--resume: no checkpoint at {checkpointPath} yet; starting from scratch");
+        }
+        learner.Callbacks.Add(new SaveCheckpointCallback(learner, checkpointPath, options.Recipe()));
+
+        FitResult Fit() => learner.FitOneCycle(options.Epochs, options.Lr, options.Wd, options.DivFactor, options.PctStart, cancellationToken: cancellationToken);
+        FitResult fit;
+        if (!learner.IsMain)
+            fit = Fit();
+        else if (interactive)
+            fit = ProgressBarCallback.Run(learner, Fit);
+        else
+        {
+            learner.Callbacks.Add(new LogLinesCallback(output, options.LogEvery));
+            fit = Fit();
+        }
+
+        var last = fit.Epochs.Count > 0
+            ? fit.Epochs[^1]
+            : Final(learner, options);
+        if (learner.IsMain)
+        {
+            var worldSize = learner.Parallel.WorldSize;
+            var summary = new TrainingSummary(last.Accuracy, last.ValidLoss, last.TrainLoss, learner.Epoch, fit.ImagesPerSecond * worldSize, fit.ImagesPerSecond,
+                watch.Elapsed.TotalSeconds, fit.DataWait.TotalSeconds, worldSize, options.Dataset, options.Preset, options.Width, options.Bs,
+                options.Lr, options.Wd, options.DivFactor, options.PctStart, options.Seed, options.Threads, data.Train.Count, data.Valid.Count, fit.Stopped,
+                [.. fit.Epochs.Select(e => new EpochSummary(e.Epoch, e.TrainLoss, e.ValidLoss, e.Accuracy, e.ImagesPerSecond, e.Duration.TotalSeconds))]);
+            var summaryPath = Path.Combine(options.Output, TrainingSummary.FileName);
+            summary.Write(summaryPath);
+            output.WriteLine($"{(fit.Stopped ? "stopped" : "done")}: accuracy {last.Accuracy:F4}, valid_loss {last.ValidLoss:F4}, train_loss {last.TrainLoss:F4}, {fit.ImagesPerSecond:F0} images/s, {watch.Elapsed.TotalSeconds:F0} s; wrote {summaryPath}");
+        }
+        return fit.Stopped ? Interrupted : 0;
+    }
+
+    /// <summary>Nothing left to train (resumed a finished run): report the model as it stands.</summary>
+    private static EpochResult Final(Learner learner, TrainOptions options)
+    {
+        var validation = learner.Validate(Math.Max(0, learner.Epoch - 1));
+        return new EpochResult(learner.Epoch - 1, options.Epochs, learner.TrainLoss.Smooth, validation.Loss, validation.Accuracy, 0, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+    }
+
+    /// <summary>Download progress on stderr: a line every 10%.</summary>
+    private sealed class DownloadReporter(TextWriter error) : IProgress<DownloadProgress>
+    {
+        private int _lastDecile = -1;
+
+        public void Report(DownloadProgress value)
+        {
+            if (value.Total is not { } total || total == 0)
+            {
+                if (value.Received == 0) error.WriteLine("downloading CIFAR-10 ...");
+                return;
+            }
+            var decile = (int)(value.Received * 10 / total);
+            if (decile == _lastDecile) return;
+            _lastDecile = decile;
+            error.WriteLine($"downloading CIFAR-10: {decile * 10}% ({value.Received / 1e6:F0} of {total / 1e6:F0} MB)");
+        }
     }
 }

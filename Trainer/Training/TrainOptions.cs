@@ -1,0 +1,88 @@
+using System.Text.Json;
+
+namespace Trainer.Training;
+
+/// <summary>
+/// Everything `Trainer train` needs, named after fastai's arguments. Defaults come from a preset
+/// (<see cref="Presets"/>); options given on the command line override it.
+/// </summary>
+internal sealed record TrainOptions
+{
+    public const string Cifar10 = "cifar10";
+    public const string Folder = "folder";
+    public const string Synthetic = "synthetic";
+    public static readonly IReadOnlyList<string> Datasets = [Cifar10, Folder, Synthetic];
+
+    public required string Preset { get; init; }
+    public required int Epochs { get; init; }
+    public required double Lr { get; init; }
+    public required double Wd { get; init; }
+    public required int Bs { get; init; }
+    public required double DivFactor { get; init; }
+    public required double PctStart { get; init; }
+    public required string Dataset { get; init; }
+    public string? Data { get; init; }
+    public string? DataUrl { get; init; }
+    public required int Width { get; init; }
+    public int? LimitTrain { get; init; }
+    public int? LimitValid { get; init; }
+    public required int Seed { get; init; }
+    public required string Output { get; init; }
+    public bool Resume { get; init; }
+    public required int Threads { get; init; }
+    public required int LogEvery { get; init; }
+
+    /// <summary>One line per bad value, naming the option and the fix; empty when all is well.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string message)
+        {
+            if (!ok) errors.Add(message);
+        }
+        Check(Epochs >= 1, $"--epochs {Epochs}: must be 1 or more.");
+        Check(double.IsFinite(Lr) && Lr > 0, $"--lr {Lr}: must be a positive number, e.g. 3e-3.");
+        Check(double.IsFinite(Wd) && Wd >= 0, $"--wd {Wd}: must be 0 or more, e.g. 0.4.");
+        Check(Bs >= 1, $"--bs {Bs}: must be 1 or more, e.g. 128.");
+        Check(double.IsFinite(DivFactor) && DivFactor > 0, $"--div-factor {DivFactor}: must be a positive number, e.g. 10.");
+        Check(PctStart is >= 0 and <= 1, $"--pct-start {PctStart}: must be between 0 and 1, e.g. 0.5.");
+        Check(Datasets.Contains(Dataset), $"--dataset {Dataset}: unknown; use one of {string.Join(", ", Datasets)}.");
+        Check(Width >= 1, $"--width {Width}: must be 1 or more (fastai's wrn_22 uses 6).");
+        Check(LimitTrain is null or >= 1, $"--limit-train {LimitTrain}: must be 1 or more (or leave it out for all images).");
+        Check(LimitValid is null or >= 1, $"--limit-valid {LimitValid}: must be 1 or more (or leave it out for all images).");
+        Check(Threads >= 1, $"--threads {Threads}: must be 1 or more.");
+        Check(LogEvery >= 1, $"--log-every {LogEvery}: must be 1 or more.");
+        Check(!string.IsNullOrWhiteSpace(Output), "--output: give a folder for checkpoints and summary.json.");
+        if (Dataset == Folder)
+            Check(Data is not null, "--dataset folder needs --data PATH: a folder with train/<class>/*.png and test/<class>/*.png.");
+        if (Data is not null && Dataset != Synthetic)
+            Check(Directory.Exists(Data), $"--data {Data}: no such folder; point it at the extracted dataset.");
+        if (DataUrl is not null)
+            Check(Uri.TryCreate(DataUrl, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps),
+                $"--data-url {DataUrl}: must be an http(s) URL of the folder that holds cifar-10-binary.tar.gz.");
+        if (LimitTrain is { } limit)
+            Check(limit >= Bs, $"--limit-train {limit} is smaller than --bs {Bs}: no full training batch; raise --limit-train or lower --bs.");
+        return errors;
+    }
+
+    /// <summary>The options that decide the result, as JSON: a checkpoint only resumes under the same recipe.</summary>
+    public string Recipe() => JsonSerializer.Serialize(new Dictionary<string, object?>
+    {
+        ["epochs"] = Epochs, ["lr"] = Lr, ["wd"] = Wd, ["bs"] = Bs, ["div-factor"] = DivFactor, ["pct-start"] = PctStart,
+        ["dataset"] = Dataset, ["width"] = Width, ["limit-train"] = LimitTrain, ["limit-valid"] = LimitValid, ["seed"] = Seed,
+    });
+
+    /// <summary>The first option whose value differs from <paramref name="savedRecipe"/>, as "--name ours (saved theirs)"; null when they agree.</summary>
+    public string? RecipeDifference(string savedRecipe)
+    {
+        var saved = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(savedRecipe) ?? [];
+        var ours = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(Recipe())!;
+        foreach (var (name, value) in ours)
+        {
+            var theirs = saved.TryGetValue(name, out var t) ? t.GetRawText() : "(none)";
+            if (theirs != value.GetRawText())
+                return $"--{name} {value.GetRawText()} (the checkpoint has {theirs})";
+        }
+        return null;
+    }
+}

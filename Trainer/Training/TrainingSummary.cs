@@ -1,0 +1,52 @@
+using System.Text.Json;
+
+namespace Trainer.Training;
+
+/// <summary>summary.json: the outcome of a run, for people and for scripts (written by the main rank).</summary>
+internal sealed record TrainingSummary(
+    double Accuracy,
+    double ValidLoss,
+    double TrainLoss,
+    int Epochs,
+    double ImagesPerSecond,
+    double ImagesPerSecondPerRank,
+    double Seconds,
+    double DataWaitSeconds,
+    int WorldSize,
+    string Dataset,
+    string Preset,
+    int Width,
+    int BatchSize,
+    double Lr,
+    double Wd,
+    double DivFactor,
+    double PctStart,
+    int Seed,
+    int Threads,
+    int TrainImages,
+    int ValidImages,
+    bool Stopped,
+    IReadOnlyList<EpochSummary> History)
+{
+    public const string FileName = "summary.json";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Writes atomically (temporary file, then rename).</summary>
+    public void Write(string path)
+    {
+        var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        File.WriteAllText(temporary, JsonSerializer.Serialize(this, Json));
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    public static TrainingSummary Read(string path) =>
+        JsonSerializer.Deserialize<TrainingSummary>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty summary.");
+}
+
+internal sealed record EpochSummary(int Epoch, double TrainLoss, double ValidLoss, double Accuracy, double ImagesPerSecond, double Seconds);
