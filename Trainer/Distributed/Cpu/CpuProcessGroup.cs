@@ -263,7 +263,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
     private DistributedException Fail(DistributedException error)
     {
         if (disposing)
-            error = new DistributedException($"The process group of rank {Rank} was disposed while a collective was running.", Rank, error);
+            error = new DistributedException($"Rank {Rank} left the process group (disposed) while a collective was running.", Rank, error);
         lock (queueLock)
         {
             if (failure is null)
@@ -432,7 +432,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
         {
             // Leaving mid-collective: tell the neighbours why, and wake the collective blocked on the sockets.
             disposing = true;
-            Fail(new DistributedException($"Rank {Rank} left the process group (disposed) while a collective was running.", Rank));
+            Fail(new DistributedException("Disposed.", Rank));
             transport?.ShutdownAll();
         }
         disposed = true;

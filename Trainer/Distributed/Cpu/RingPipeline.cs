@@ -191,25 +191,30 @@ internal sealed unsafe class RingPipeline : IDisposable
                 throw TimedOut(header, timeout, receiveItem == -1 && receiveOffset == 0, wantInput);
             var pollMilliseconds = (int)Math.Min(remaining + 1, int.MaxValue);
             var signalled = transport.Wait(wantInput, wantOutput, watch, pollMilliseconds);
-            foreach (var side in (ReadOnlySpan<Side>)[Side.Left, Side.Right])
-            {
-                if ((signalled & side) == 0)
-                    continue;
-                switch (transport.ReadControl(side, 100, out var notice))
-                {
-                    case ControlSignal.Notice:
-                        throw FromNotice(notice);
-                    case ControlSignal.Closed:
-                        // A neighbour that finished and exited closes it too; only the data stream can tell a loss.
-                        watch &= ~side;
-                        break;
-                    case ControlSignal.Garbled:
-                        var peer = side == Side.Left ? LeftRank : RightRank;
-                        throw new DistributedException(
-                            $"Rank {peer} sent rank {Rank} unexpected bytes on the control connection during {header.Describe()}; is another program connected?",
-                            peer);
-                }
-            }
+            if ((signalled & Side.Left) != 0)
+                watch = CheckControl(Side.Left, watch, header);
+            if ((signalled & Side.Right) != 0)
+                watch = CheckControl(Side.Right, watch, header);
+        }
+    }
+
+    /// <summary>Acts on a control connection that woke us: a notice fails the collective; a close just stops the watch.</summary>
+    private Side CheckControl(Side side, Side watch, in CollectiveHeader header)
+    {
+        switch (transport.ReadControl(side, 100, out var notice))
+        {
+            case ControlSignal.Notice:
+                throw FromNotice(notice);
+            case ControlSignal.Closed:
+                // A neighbour that finished and exited closes it too; only the data stream can tell a loss.
+                return watch & ~side;
+            case ControlSignal.Garbled:
+                var peer = side == Side.Left ? LeftRank : RightRank;
+                throw new DistributedException(
+                    $"Rank {peer} sent rank {Rank} unexpected bytes on the control connection during {header.Describe()}; is another program connected?",
+                    peer);
+            default:
+                return watch;
         }
     }
 
@@ -282,8 +287,10 @@ internal sealed unsafe class RingPipeline : IDisposable
     private DistributedException FromNotice(in Notice notice) =>
         new($"{notice.Message} [passed on to rank {Rank} by rank {notice.Reporter}]", notice.FailedRank) { Cause = notice.Message };
 
-    private CollectiveTimeoutException TimedOut(in CollectiveHeader header, TimeSpan timeout, bool leftNeverJoined, bool waitingForInput)
+    private DistributedException TimedOut(in CollectiveHeader header, TimeSpan timeout, bool leftNeverJoined, bool waitingForInput)
     {
+        if (!leftNeverJoined && transport.TryAwaitNotice(Side.None, NoticeGraceMilliseconds, out var notice))
+            return FromNotice(notice); // the rank next to the stalled one timed out at the same moment and named it
         if (leftNeverJoined)
             return new CollectiveTimeoutException(
                 $"Rank {LeftRank} did not join {header.Describe()} within the timeout of {timeout} (rank {Rank} waited for it); it is stalled, busy elsewhere, or calls a different sequence of collectives.",
