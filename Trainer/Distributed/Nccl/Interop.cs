@@ -50,7 +50,8 @@ internal static unsafe partial class Interop
         public static partial byte* GetLastError(NcclCommunicatorHandle communicator);
     }
 
-    /// <summary>The CUDA 12 runtime calls the NCCL backend needs: device selection and completion events on the default stream.</summary>
+    /// <summary>The CUDA 12 runtime calls the NCCL backend needs (device selection, completion events on the default
+    /// stream), plus raw device memory for checking the NCCL bindings without a CUDA build of TorchSharp.</summary>
     internal static partial class Cuda
     {
         public const string Library = "libcudart.so.12";
@@ -75,6 +76,21 @@ internal static unsafe partial class Interop
 
         [LibraryImport(Library, EntryPoint = "cudaEventDestroy")]
         public static partial int EventDestroy(IntPtr cudaEvent);
+
+        public const int MemcpyHostToDevice = 1;
+        public const int MemcpyDeviceToHost = 2;
+
+        [LibraryImport(Library, EntryPoint = "cudaMalloc")]
+        public static partial int Malloc(out IntPtr pointer, nuint bytes);
+
+        [LibraryImport(Library, EntryPoint = "cudaFree")]
+        public static partial int Free(IntPtr pointer);
+
+        [LibraryImport(Library, EntryPoint = "cudaMemcpy")]
+        public static partial int Memcpy(void* destination, void* source, nuint bytes, int kind);
+
+        [LibraryImport(Library, EntryPoint = "cudaDeviceSynchronize")]
+        public static partial int DeviceSynchronize();
 
         [LibraryImport(Library, EntryPoint = "cudaGetErrorString")]
         public static partial byte* GetErrorString(int error);

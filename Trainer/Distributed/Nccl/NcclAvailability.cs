@@ -6,14 +6,28 @@ namespace Trainer.Distributed.Nccl;
 /// <summary>Whether the NCCL backend can run in this process, and if not, what is missing and how to get it.</summary>
 internal static class NcclAvailability
 {
-    private static readonly Lazy<string?> Problem = new(Check);
+    private static readonly Lazy<string?> Problem = new(() => Check(withTorch: true));
+    private static readonly Lazy<string?> LibraryProblem = new(() => Check(withTorch: false));
 
     /// <summary>Null when CUDA and NCCL are usable; otherwise one message naming everything that is missing.</summary>
     public static string? Probe() => Problem.Value;
 
-    private static string? Check()
+    /// <summary>Like <see cref="Probe"/>, but only the CUDA runtime and NCCL libraries and a device, not TorchSharp's CUDA support.</summary>
+    public static string? ProbeLibraries() => LibraryProblem.Value;
+
+    private static string? Check(bool withTorch)
     {
         var missing = new List<string>();
+        if (!withTorch)
+        {
+            if (!CanLoad(Interop.Cuda.Library))
+                missing.Add($"{Interop.Cuda.Library} cannot be loaded");
+            else if (Interop.Cuda.GetDeviceCount(out var devices) != Interop.Cuda.Success || devices == 0)
+                missing.Add("no CUDA device is visible");
+            if (!CanLoad(Interop.Nccl.Library))
+                missing.Add($"{Interop.Nccl.Library} cannot be loaded");
+            return missing.Count == 0 ? null : $"NCCL cannot run here: {string.Join("; ", missing)}.";
+        }
         bool cuda;
         try
         {
