@@ -17,6 +17,9 @@ public sealed record ProcessGroupOptions
     /// <summary>This process's index on its machine (LOCAL_RANK); NCCL uses CUDA device LocalRank.</summary>
     public int LocalRank { get; init; }
 
+    /// <summary>CPU backend: bytes of the buffer reduce-scatter receives into (a multiple of 8); tests shrink it to exercise wrap-around.</summary>
+    internal long RingScratchBytes { get; init; } = 4 << 20;
+
     internal string Key(string name) => $"{KeyPrefix}/{Generation}/{name}";
 
     internal void Validate()
@@ -27,6 +30,8 @@ public sealed record ProcessGroupOptions
             throw new ArgumentException("KeyPrefix must not be empty; the default is \"pg\".", nameof(KeyPrefix));
         if (Generation < 0)
             throw new ArgumentOutOfRangeException(nameof(Generation), Generation, $"Generation must be >= 0 (got {Generation}); use TORCHELASTIC_RESTART_COUNT.");
+        if (RingScratchBytes < 64 || RingScratchBytes % 8 != 0)
+            throw new ArgumentOutOfRangeException(nameof(RingScratchBytes), RingScratchBytes, "RingScratchBytes must be a multiple of 8, at least 64.");
         if (LocalRank < 0)
             throw new ArgumentOutOfRangeException(nameof(LocalRank), LocalRank, $"LocalRank must be >= 0 (got {LocalRank}); use LOCAL_RANK.");
     }

@@ -37,14 +37,14 @@ internal sealed class CpuProcessGroup : ProcessGroup
     private volatile bool disposing;
     private bool disposed;
 
-    private CpuProcessGroup(int rank, int worldSize, TimeSpan timeout, RingTransport? transport)
+    private CpuProcessGroup(int rank, int worldSize, TimeSpan timeout, RingTransport? transport, long scratchBytes)
     {
         Rank = rank;
         WorldSize = worldSize;
         this.timeout = timeout;
         timeoutTicks = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         this.transport = transport;
-        pipeline = transport is null ? null : new RingPipeline(transport);
+        pipeline = transport is null ? null : new RingPipeline(transport, scratchBytes);
     }
 
     public override int Rank { get; }
@@ -55,7 +55,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
         ProcessGroupOptions options, IStore store, int rank, int worldSize, IPAddress advertiseAddress, CancellationToken cancellationToken)
     {
         var transport = worldSize == 1 ? null : await RingRendezvous.ConnectAsync(options, store, rank, worldSize, advertiseAddress, cancellationToken);
-        return new CpuProcessGroup(rank, worldSize, options.Timeout, transport);
+        return new CpuProcessGroup(rank, worldSize, options.Timeout, transport, options.RingScratchBytes);
     }
 
     public override void AllReduce(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum)

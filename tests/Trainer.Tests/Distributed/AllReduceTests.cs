@@ -6,17 +6,23 @@ namespace Trainer.Tests.Distributed;
 [Collection("Distributed")]
 public class AllReduceTests
 {
-    // Empty, fewer elements than ranks, primes, the small-tensor path, and chunks larger than the 1 MB scratch ring.
+    // Empty, fewer elements than ranks, primes, the small-tensor path, and large chunks.
     private static readonly long[] Counts = [0, 1, 2, 3, 7, 1021, 4099, 65537, 1_299_709];
 
+    // 12 344 bytes = 8 x 1543: a scratch ring that most chunks wrap around, at offsets that are not powers of two.
+    private const long OddScratch = 12_344;
+
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    public async Task AllReduce_equals_the_serial_reference_bit_for_bit_on_every_rank(int worldSize)
+    [InlineData(1, null)]
+    [InlineData(2, null)]
+    [InlineData(3, null)]
+    [InlineData(4, null)]
+    [InlineData(2, OddScratch)]
+    [InlineData(3, OddScratch)]
+    [InlineData(4, OddScratch)]
+    public async Task AllReduce_equals_the_serial_reference_bit_for_bit_on_every_rank(int worldSize, long? scratchBytes)
     {
-        using var ranks = await Ranks.CreateAsync(worldSize);
+        using var ranks = await Ranks.CreateAsync(worldSize, ringScratchBytes: scratchBytes);
         var seed = 0;
         foreach (var type in TestData.CpuTypes)
             foreach (var op in TestData.Ops)

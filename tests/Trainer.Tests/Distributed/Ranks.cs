@@ -12,10 +12,12 @@ internal sealed class Ranks : IDisposable
 
     public ProcessGroup this[int rank] => Groups[rank];
 
-    public static async Task<Ranks> CreateAsync(int worldSize, TimeSpan? timeout = null)
+    public static async Task<Ranks> CreateAsync(int worldSize, TimeSpan? timeout = null, long? ringScratchBytes = null)
     {
         var store = new InMemoryStore();
         var options = new ProcessGroupOptions { Backend = Backend.Cpu, Timeout = timeout ?? TimeSpan.FromSeconds(60), KeyPrefix = "test" };
+        if (ringScratchBytes is { } scratch)
+            options = options with { RingScratchBytes = scratch };
         var joining = Enumerable.Range(0, worldSize)
             .Select(rank => Task.Run(() => ProcessGroup.CreateAsync(options, store, rank, worldSize, IPAddress.Loopback)))
             .ToArray();
