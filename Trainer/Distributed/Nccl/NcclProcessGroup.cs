@@ -114,15 +114,15 @@ internal sealed class NcclProcessGroup : ProcessGroup
 
     public override void AllReduce(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum) => Complete(IssueAllReduce(tensor, op, syncEvent));
 
-    public override Work AllReduceAsync(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum) => new NcclWork(this, IssueAllReduce(tensor, op, NewEvent()), Deadline());
+    public override Work AllReduceAsync(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum) => IssueAsync(completion => IssueAllReduce(tensor, op, completion));
 
     public override void Broadcast(torch.Tensor tensor, int root) => Complete(IssueBroadcast(tensor, root, syncEvent));
 
-    public override Work BroadcastAsync(torch.Tensor tensor, int root) => new NcclWork(this, IssueBroadcast(tensor, root, NewEvent()), Deadline());
+    public override Work BroadcastAsync(torch.Tensor tensor, int root) => IssueAsync(completion => IssueBroadcast(tensor, root, completion));
 
     public override void AllGatherIntoTensor(torch.Tensor output, torch.Tensor input) => Complete(IssueAllGather(output, input, syncEvent));
 
-    public override Work AllGatherIntoTensorAsync(torch.Tensor output, torch.Tensor input) => new NcclWork(this, IssueAllGather(output, input, NewEvent()), Deadline());
+    public override Work AllGatherIntoTensorAsync(torch.Tensor output, torch.Tensor input) => IssueAsync(completion => IssueAllGather(output, input, completion));
 
     /// <summary>NCCL has no barrier; like PyTorch, all-reduce one word and wait for it.</summary>
     public override void Barrier() => AllReduce(barrierWord);
@@ -252,10 +252,19 @@ internal sealed class NcclProcessGroup : ProcessGroup
         };
     }
 
-    private IntPtr NewEvent()
+    /// <summary>Issues with a completion event of its own, which the returned work destroys once waited for.</summary>
+    private NcclWork IssueAsync(Func<IntPtr, IntPtr> issue)
     {
         NcclException.CheckCuda(Interop.Cuda.EventCreateWithFlags(out var cudaEvent, Interop.Cuda.EventDisableTiming), "cudaEventCreateWithFlags");
-        return cudaEvent;
+        try
+        {
+            return new NcclWork(this, issue(cudaEvent), Deadline());
+        }
+        catch
+        {
+            Interop.Cuda.EventDestroy(cudaEvent);
+            throw;
+        }
     }
 
     private long Deadline() => Stopwatch.GetTimestamp() + timeoutTicks;
