@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+
+namespace Trainer.Distributed.Cpu;
+
+internal static unsafe partial class Interop
+{
+    /// <summary>
+    /// The few Linux socket calls the ring needs without allocating: non-blocking send/recv with two buffers, and
+    /// poll over both ring sockets at once (System.Net.Sockets has neither without allocating per call).
+    /// </summary>
+    internal static partial class Libc
+    {
+        private const string Library = "libc";
+
+        public const short PollIn = 0x001;
+        public const short PollOut = 0x004;
+        public const short PollErr = 0x008;
+        public const short PollHup = 0x010;
+        public const short PollNval = 0x020;
+
+        public const int MsgDontWait = 0x40;
+        public const int MsgNoSignal = 0x4000;
+
+        public const int EIntr = 4;
+        public const int EAgain = 11;
+
+        public const int ShutWrite = 1;
+        public const int ShutReadWrite = 2;
+
+        [StructLayout(LayoutKind.Sequential)]
+        public struct PollFd
+        {
+            public int Fd;
+            public short Events;
+            public short ReturnedEvents;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        public struct IoVec
+        {
+            public void* Base;
+            public nuint Length;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        public struct MessageHeader
+        {
+            public void* Name;
+            public uint NameLength;
+            public IoVec* Vectors;
+            public nuint VectorCount;
+            public void* Control;
+            public nuint ControlLength;
+            public int Flags;
+        }
+
+        [LibraryImport(Library, EntryPoint = "sendmsg", SetLastError = true)]
+        public static partial nint SendMessage(int fd, MessageHeader* message, int flags);
+
+        [LibraryImport(Library, EntryPoint = "recvmsg", SetLastError = true)]
+        public static partial nint ReceiveMessage(int fd, MessageHeader* message, int flags);
+
+        [LibraryImport(Library, EntryPoint = "poll", SetLastError = true)]
+        public static partial int Poll(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+        [LibraryImport(Library, EntryPoint = "shutdown", SetLastError = true)]
+        public static partial int Shutdown(int fd, int how);
+    }
+}

@@ -1,0 +1,308 @@
+using System.Diagnostics;
+using TorchSharp;
+using Trainer.Distributed.Store;
+
+namespace Trainer.Distributed.Nccl;
+
+/// <summary>
+/// Collectives on CUDA tensors through NCCL, one GPU per process (device LOCAL_RANK). Collectives are queued on the
+/// default CUDA stream, the one TorchSharp computes on, so they are ordered after the kernels that produced their
+/// inputs. Waiting polls the completion event and ncclCommGetAsyncError; a failure or the timeout aborts the
+/// communicator, which releases the peers blocked inside NCCL.
+/// </summary>
+internal sealed class NcclProcessGroup : ProcessGroup
+{
+    private static readonly IntPtr DefaultStream = IntPtr.Zero;
+    private readonly NcclCommunicatorHandle communicator;
+    private readonly int device;
+    private readonly TimeSpan timeout;
+    private readonly long timeoutTicks;
+    private readonly Lock issue = new();
+    private readonly torch.Tensor barrierWord;
+    private readonly IntPtr syncEvent;
+    private volatile DistributedException? failure;
+    private bool disposed;
+
+    private NcclProcessGroup(int rank, int worldSize, int device, TimeSpan timeout, NcclCommunicatorHandle communicator)
+    {
+        Rank = rank;
+        WorldSize = worldSize;
+        this.device = device;
+        this.timeout = timeout;
+        timeoutTicks = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        this.communicator = communicator;
+        barrierWord = torch.zeros(1, torch.ScalarType.Float32, new torch.Device(DeviceType.CUDA, device));
+        NcclException.CheckCuda(Interop.Cuda.EventCreateWithFlags(out syncEvent, Interop.Cuda.EventDisableTiming), "cudaEventCreateWithFlags");
+    }
+
+    public override int Rank { get; }
+    public override int WorldSize { get; }
+    public override Backend Backend => Backend.Nccl;
+
+    public static async Task<ProcessGroup> ConnectAsync(ProcessGroupOptions options, IStore store, int rank, int worldSize, CancellationToken cancellationToken)
+    {
+        var problem = NcclAvailability.Probe();
+        if (problem is not null)
+            throw new DistributedException(problem);
+        NcclException.CheckCuda(Interop.Cuda.GetDeviceCount(out var devices), "cudaGetDeviceCount");
+        var device = options.LocalRank;
+        if (device >= devices)
+            throw new DistributedException(
+                $"LOCAL_RANK {device} has no CUDA device: this machine has {devices}. Start at most {devices} ranks per machine (LOCAL_WORLD_SIZE), or use Backend.Cpu.");
+        var deadline = Stopwatch.GetTimestamp() + (long)(options.Timeout.TotalSeconds * Stopwatch.Frequency);
+
+        NcclUniqueId id;
+        var idKey = options.Key("nccl/unique_id");
+        if (rank == 0)
+        {
+            NcclException.CheckCuda(Interop.Cuda.SetDevice(device), "cudaSetDevice");
+            NcclException.Check(Interop.Nccl.GetUniqueId(out id), "ncclGetUniqueId");
+            await store.SetAsync(idKey, id.ToArray(), cancellationToken);
+        }
+        else
+        {
+            try
+            {
+                id = NcclUniqueId.FromBytes(await store.GetAsync(idKey, Remaining(deadline), cancellationToken));
+            }
+            catch (TimeoutException)
+            {
+                throw new CollectiveTimeoutException($"Rank 0 did not publish the NCCL unique id (key '{idKey}') within {options.Timeout}.", 0);
+            }
+        }
+
+        // ncclCommInitRank blocks until every rank called it and cannot be cancelled, so first wait in the store
+        // until all ranks are alive, then run it on its own thread so the timeout still holds.
+        var arrivedKey = options.Key("nccl/arrived");
+        var arrived = await store.AddAsync(arrivedKey, 1, cancellationToken);
+        while (arrived < worldSize)
+        {
+            if (Stopwatch.GetTimestamp() >= deadline)
+                throw new CollectiveTimeoutException($"Only {arrived} of {worldSize} ranks reached NCCL initialisation within {options.Timeout}.", null);
+            await Task.Delay(10, cancellationToken);
+            arrived = await store.AddAsync(arrivedKey, 0, cancellationToken);
+        }
+
+        var initialised = new TaskCompletionSource<NcclCommunicatorHandle>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                NcclException.CheckCuda(Interop.Cuda.SetDevice(device), "cudaSetDevice");
+                NcclException.Check(Interop.Nccl.CommInitRank(out var communicator, worldSize, id, rank), "ncclCommInitRank");
+                initialised.SetResult(communicator);
+            }
+            catch (Exception e)
+            {
+                initialised.SetException(e);
+            }
+        })
+        { IsBackground = true, Name = $"ncclCommInitRank rank {rank}" };
+        thread.Start();
+        NcclCommunicatorHandle handle;
+        try
+        {
+            handle = await initialised.Task.WaitAsync(Remaining(deadline), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new CollectiveTimeoutException($"ncclCommInitRank did not finish within {options.Timeout} on rank {rank}; another rank may have died during initialisation.", null);
+        }
+        NcclException.CheckCuda(Interop.Cuda.SetDevice(device), "cudaSetDevice");
+        return new NcclProcessGroup(rank, worldSize, device, options.Timeout, handle);
+    }
+
+    public override void AllReduce(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum) => Complete(IssueAllReduce(tensor, op, syncEvent));
+
+    public override Work AllReduceAsync(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum) => IssueAsync(completion => IssueAllReduce(tensor, op, completion));
+
+    public override void Broadcast(torch.Tensor tensor, int root) => Complete(IssueBroadcast(tensor, root, syncEvent));
+
+    public override Work BroadcastAsync(torch.Tensor tensor, int root) => IssueAsync(completion => IssueBroadcast(tensor, root, completion));
+
+    public override void AllGatherIntoTensor(torch.Tensor output, torch.Tensor input) => Complete(IssueAllGather(output, input, syncEvent));
+
+    public override Work AllGatherIntoTensorAsync(torch.Tensor output, torch.Tensor input) => IssueAsync(completion => IssueAllGather(output, input, completion));
+
+    /// <summary>NCCL has no barrier; like PyTorch, all-reduce one word and wait for it.</summary>
+    public override void Barrier() => AllReduce(barrierWord);
+
+    private unsafe IntPtr IssueAllReduce(torch.Tensor tensor, ReduceOp op, IntPtr completion)
+    {
+        var dataType = CheckTensor(tensor, "AllReduce", nameof(tensor));
+        var ncclOp = op switch
+        {
+            ReduceOp.Sum => NcclRedOp.Sum,
+            ReduceOp.Avg => NcclRedOp.Avg,
+            ReduceOp.Max => NcclRedOp.Max,
+            ReduceOp.Min => NcclRedOp.Min,
+            _ => throw new ArgumentOutOfRangeException(nameof(op), op, $"Unknown ReduceOp {(int)op}; use Sum, Avg, Max or Min."),
+        };
+        var data = TensorMemory.Address(tensor);
+        lock (issue)
+        {
+            BeginIssue();
+            return EndIssue(Interop.Nccl.AllReduce(data, data, (nuint)tensor.numel(), dataType, ncclOp, communicator, DefaultStream), "ncclAllReduce", completion);
+        }
+    }
+
+    private unsafe IntPtr IssueBroadcast(torch.Tensor tensor, int root, IntPtr completion)
+    {
+        var dataType = CheckTensor(tensor, "Broadcast", nameof(tensor));
+        CheckRoot(root);
+        var data = TensorMemory.Address(tensor);
+        lock (issue)
+        {
+            BeginIssue();
+            return EndIssue(Interop.Nccl.Broadcast(data, data, (nuint)tensor.numel(), dataType, root, communicator, DefaultStream), "ncclBroadcast", completion);
+        }
+    }
+
+    private unsafe IntPtr IssueAllGather(torch.Tensor output, torch.Tensor input, IntPtr completion)
+    {
+        CheckTensor(output, "AllGather", nameof(output));
+        var dataType = CheckTensor(input, "AllGather", nameof(input));
+        CheckAllGather(output, input, WorldSize);
+        var source = TensorMemory.Address(input);
+        var target = TensorMemory.Address(output);
+        lock (issue)
+        {
+            BeginIssue();
+            return EndIssue(Interop.Nccl.AllGather(source, target, (nuint)input.numel(), dataType, communicator, DefaultStream), "ncclAllGather", completion);
+        }
+    }
+
+    private void BeginIssue()
+    {
+        ThrowIfUnusable();
+        try
+        {
+            NcclException.CheckCuda(Interop.Cuda.SetDevice(device), "cudaSetDevice");
+        }
+        catch (DistributedException e)
+        {
+            throw Fail(e);
+        }
+    }
+
+    private IntPtr EndIssue(NcclResult enqueued, string call, IntPtr completion)
+    {
+        try
+        {
+            NcclException.Check(enqueued, call, communicator);
+            NcclException.CheckCuda(Interop.Cuda.EventRecord(completion, DefaultStream), "cudaEventRecord");
+        }
+        catch (DistributedException e)
+        {
+            throw Fail(e);
+        }
+        return completion;
+    }
+
+    private void Complete(IntPtr completion) => WaitFor(completion, Deadline());
+
+    internal bool Query(IntPtr completion) => Interop.Cuda.EventQuery(completion) != Interop.Cuda.ErrorNotReady;
+
+    /// <summary>Waits for the event; polls NCCL's asynchronous error and the deadline meanwhile, aborting the communicator on either.</summary>
+    internal void WaitFor(IntPtr completion, long deadline)
+    {
+        var spins = 0;
+        while (true)
+        {
+            var state = Interop.Cuda.EventQuery(completion);
+            if (state == Interop.Cuda.Success)
+                return;
+            if (state != Interop.Cuda.ErrorNotReady)
+                throw Fail(new DistributedException($"A collective on rank {Rank} failed on the GPU: CUDA error {state}."));
+            if (failure is { } earlier)
+                throw new DistributedException($"The process group is unusable after an earlier failure: {earlier.Message}", earlier.FailedRank, earlier);
+            NcclException.Check(Interop.Nccl.CommGetAsyncError(communicator, out var asyncError), "ncclCommGetAsyncError", communicator);
+            if (asyncError is not (NcclResult.Success or NcclResult.InProgress))
+                throw Fail(NcclException.Create(asyncError, $"A collective on rank {Rank}", communicator));
+            if (Stopwatch.GetTimestamp() >= deadline)
+                throw Fail(new CollectiveTimeoutException($"An NCCL collective did not finish within {timeout} on rank {Rank}; a rank is stalled or died. The communicator was aborted.", null));
+            if (++spins < 200)
+                Thread.SpinWait(50);
+            else
+                Thread.Sleep(spins < 2000 ? 0 : 1);
+        }
+    }
+
+    private NcclDataType CheckTensor(torch.Tensor tensor, string operation, string parameter)
+    {
+        ArgumentNullException.ThrowIfNull(tensor, parameter);
+        if (tensor.device_type != DeviceType.CUDA || tensor.device_index != device)
+            throw new ArgumentException(
+                $"The NCCL backend's {operation} on rank {Rank} needs a tensor on cuda:{device} (got a {TensorMemory.Describe(tensor)}); move it with .to(torch.CUDA({device})).",
+                parameter);
+        CheckContiguous(tensor, operation, parameter);
+        return tensor.dtype switch
+        {
+            torch.ScalarType.Float32 => NcclDataType.Float32,
+            torch.ScalarType.Float64 => NcclDataType.Float64,
+            torch.ScalarType.Float16 => NcclDataType.Float16,
+            torch.ScalarType.BFloat16 => NcclDataType.Bfloat16,
+            torch.ScalarType.Int64 => NcclDataType.Int64,
+            torch.ScalarType.Int32 => NcclDataType.Int32,
+            torch.ScalarType.Int8 => NcclDataType.Int8,
+            torch.ScalarType.Byte => NcclDataType.Uint8,
+            _ => throw new ArgumentException(
+                $"The NCCL backend's {operation} does not support {TensorMemory.Describe(tensor)}; use float32, float64, float16, bfloat16, int64, int32, int8 or uint8.",
+                parameter),
+        };
+    }
+
+    /// <summary>Issues with a completion event of its own, which the returned work destroys once waited for.</summary>
+    private NcclWork IssueAsync(Func<IntPtr, IntPtr> issue)
+    {
+        NcclException.CheckCuda(Interop.Cuda.EventCreateWithFlags(out var cudaEvent, Interop.Cuda.EventDisableTiming), "cudaEventCreateWithFlags");
+        try
+        {
+            return new NcclWork(this, issue(cudaEvent), Deadline());
+        }
+        catch
+        {
+            Interop.Cuda.EventDestroy(cudaEvent);
+            throw;
+        }
+    }
+
+    private long Deadline() => Stopwatch.GetTimestamp() + timeoutTicks;
+
+    private DistributedException Fail(DistributedException error)
+    {
+        lock (issue)
+        {
+            if (failure is null)
+            {
+                failure = error;
+                communicator.MarkBroken();
+                communicator.Dispose(); // ncclCommAbort: releases this rank's kernels, so the peers fail too
+            }
+        }
+        return error;
+    }
+
+    private void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (failure is { } earlier)
+            throw new DistributedException($"The process group is unusable after an earlier failure: {earlier.Message}", earlier.FailedRank, earlier);
+    }
+
+    private static TimeSpan Remaining(long deadline) =>
+        TimeSpan.FromSeconds(Math.Max(0, deadline - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
+
+    public override void Dispose()
+    {
+        lock (issue)
+        {
+            if (disposed)
+                return;
+            disposed = true;
+            Interop.Cuda.EventDestroy(syncEvent);
+            barrierWord.Dispose();
+            communicator.Dispose();
+        }
+    }
+}

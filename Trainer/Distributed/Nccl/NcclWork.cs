@@ -1,0 +1,59 @@
+namespace Trainer.Distributed.Nccl;
+
+/// <summary>An NCCL collective queued on the CUDA stream; complete when the CUDA event recorded after it has fired.</summary>
+internal sealed class NcclWork : Work
+{
+    private readonly NcclProcessGroup group;
+    private readonly long deadline;
+    private readonly Lock gate = new();
+    private IntPtr cudaEvent;
+    private Exception? error;
+
+    public NcclWork(NcclProcessGroup group, IntPtr cudaEvent, long deadline)
+    {
+        this.group = group;
+        this.cudaEvent = cudaEvent;
+        this.deadline = deadline;
+    }
+
+    public override bool IsCompleted
+    {
+        get
+        {
+            lock (gate)
+                return cudaEvent == IntPtr.Zero || group.Query(cudaEvent);
+        }
+    }
+
+    public override void Wait()
+    {
+        lock (gate)
+        {
+            if (cudaEvent != IntPtr.Zero)
+            {
+                try
+                {
+                    group.WaitFor(cudaEvent, deadline);
+                }
+                catch (Exception e)
+                {
+                    error = e;
+                }
+                finally
+                {
+                    Interop.Cuda.EventDestroy(cudaEvent);
+                    cudaEvent = IntPtr.Zero;
+                }
+            }
+            if (error is not null)
+                throw error;
+        }
+    }
+
+    public override async Task WaitAsync(CancellationToken cancellationToken = default)
+    {
+        while (!IsCompleted)
+            await Task.Delay(1, cancellationToken);
+        Wait();
+    }
+}
