@@ -27,10 +27,12 @@ internal static class CheckCommand
     {
         DistributedContract contract;
         RendezvousOptions options;
+        ProcessGroupOptions groupOptions;
         try
         {
             contract = DistributedContract.FromEnvironment();
             options = RendezvousOptions.FromEnvironment();
+            groupOptions = DistributedWorld.OptionsFromEnvironment();
         }
         catch (ContractException ex)
         {
@@ -38,15 +40,15 @@ internal static class CheckCommand
             return 2;
         }
 
-        using var host = CreateHost();
+        using var host = TrainerHost.Create();
         await host.StartAsync(cancellationToken);
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(
             cancellationToken, host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Check");
         try
         {
-            var (session, summary) = await JoinAndSummarizeAsync(contract, options, logger, stopping.Token);
-            await using (session)
+            var (world, summary) = await JoinAndSummarizeAsync(contract, options, groupOptions, logger, stopping.Token);
+            await using (world)
             {
                 await output.WriteLineAsync(summary);
                 await output.FlushAsync(stopping.Token);
@@ -58,7 +60,7 @@ internal static class CheckCommand
             await error.WriteLineAsync($"check: rank {contract.Rank}: {ex.Message}");
             return 2;
         }
-        catch (Exception ex) when (ex is TimeoutException or IOException or SocketException or StoreException)
+        catch (Exception ex) when (ex is TimeoutException or IOException or SocketException or StoreException or DistributedException)
         {
             await error.WriteLineAsync($"check: rank {contract.Rank}: {ex.Message}");
             return 1;
@@ -70,20 +72,21 @@ internal static class CheckCommand
     }
 
     /// <summary>
-    /// Joins the rendezvous and returns the session with this rank's summary line. Further checks of the joined
-    /// world (such as an all-reduce of a test tensor) belong here, run on the session and extend the line.
+    /// Joins the rendezvous and the process group, all-reduces a test tensor and verifies the sum on this rank, and
+    /// returns the world with this rank's summary line.
     /// </summary>
-    internal static async Task<(RendezvousSession Session, string Summary)> JoinAndSummarizeAsync(DistributedContract contract, RendezvousOptions options,
-        ILogger logger, CancellationToken cancellationToken)
+    internal static async Task<(DistributedWorld World, string Summary)> JoinAndSummarizeAsync(DistributedContract contract, RendezvousOptions options,
+        ProcessGroupOptions groupOptions, ILogger logger, CancellationToken cancellationToken)
     {
-        var session = await Rendezvous.JoinAsync(contract, options, logger, cancellationToken);
+        var world = await DistributedWorld.InitAsync(contract, options, groupOptions, logger, cancellationToken);
         try
         {
-            return (session, Summary(session));
+            var allReduce = AllReduceCheck.Run(world.Group);
+            return (world, $"{Summary(world.Session)}; {allReduce}");
         }
         catch
         {
-            await session.DisposeAsync();
+            await world.DisposeAsync();
             throw;
         }
     }
@@ -93,20 +96,5 @@ internal static class CheckCommand
         var contract = session.Contract;
         return $"check: rank {contract.Rank}/{contract.WorldSize} (local {contract.LocalRank}/{contract.LocalWorldSize}) run {contract.RunId} " +
                $"joined {contract.MasterAddr}:{contract.MasterPort} in {session.JoinTime.TotalSeconds:0.00} s, world agrees";
-    }
-
-    /// <summary>
-    /// Logging and telemetry from the service defaults; logs go to stderr so stdout carries only the summary.
-    /// Config files are not watched: one inotify instance per rank process adds up against the per-user limit.
-    /// </summary>
-    private static IHost CreateHost()
-    {
-        var configuration = new ConfigurationManager();
-        configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = configuration });
-        builder.AddServiceDefaults();
-        builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
-        return builder.Build();
     }
 }

@@ -1,7 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using TorchSharp;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using Trainer.Data;
+using Trainer.Distributed;
+using Trainer.Distributed.Store;
 using Trainer.Models;
 using Trainer.Runtime;
 using Trainer.Training;
@@ -98,6 +102,57 @@ internal static class TrainCommand
 
     internal static async Task<int> RunAsync(TrainOptions options, TextWriter output, CancellationToken cancellationToken)
     {
+        DistributedContract contract;
+        RendezvousOptions rendezvous;
+        ProcessGroupOptions groupOptions;
+        try
+        {
+            contract = DistributedContract.FromEnvironment();
+            rendezvous = RendezvousOptions.FromEnvironment();
+            groupOptions = DistributedWorld.OptionsFromEnvironment();
+        }
+        catch (ContractException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return BadConfiguration;
+        }
+
+        using var host = TrainerHost.Create();
+        await host.StartAsync(cancellationToken);
+        var logger = host.Logger("Trainer.Train");
+        DistributedWorld? world = null;
+        var exitCode = 1;
+        try
+        {
+            if (contract.WorldSize > 1)
+                world = await DistributedWorld.InitAsync(contract, rendezvous, groupOptions, logger, cancellationToken);
+            exitCode = await TrainAsync(options, world, output, logger, cancellationToken);
+            return exitCode;
+        }
+        catch (ContractException e)
+        {
+            Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}");
+            return exitCode = BadConfiguration;
+        }
+        catch (Exception e) when (e is DistributedException or TimeoutException or StoreException or SocketException)
+        {
+            logger.LogError("rank {Rank}: {Message}", contract.Rank, e.Message);
+            Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}");
+            return exitCode = 1;
+        }
+        finally
+        {
+            if (world is not null)
+            {
+                if (exitCode == 0) await world.DisposeAsync();
+                else await world.AbortAsync();
+            }
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task<int> TrainAsync(TrainOptions options, DistributedWorld? world, TextWriter output, ILogger logger, CancellationToken cancellationToken)
+    {
         var interactive = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         var watch = Stopwatch.StartNew();
         NativeAllocator.Tune();
@@ -106,13 +161,18 @@ internal static class TrainCommand
         DataBunch data;
         try
         {
-            var progress = new DownloadReporter(Console.Error);
-            data = await DataBunch.LoadAsync(options.Dataset, options.Data, options.DataUrl, options.LimitTrain, options.LimitValid, options.Seed, progress, cancellationToken);
+            data = await SharedData.LoadAsync(options, world, new DownloadReporter(Console.Error), cancellationToken);
         }
         catch (IOException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return BadConfiguration;
+        }
+        if (data.Fallback is { } reason)
+        {
+            logger.LogWarning("CIFAR-10 is not available ({Reason}); training on the SYNTHETIC dataset instead. Set --dataset cifar10 to make this an error.", reason);
+            output.WriteLine("!!! WARNING: CIFAR-10 could not be had, so this run trains on the SYNTHETIC dataset. Its accuracy says nothing about CIFAR-10.");
+            output.WriteLine($"!!! reason: {reason}");
         }
         if (data.Train.Count < options.Bs)
         {
@@ -129,6 +189,12 @@ internal static class TrainCommand
         var train = new DataLoader(data.Train, new RandomSampler(data.Train.Count, options.Seed), options.Bs, Augmentation.Train(), dropLast: true, seed: options.Seed);
         var valid = new DataLoader(data.Valid, new SequentialSampler(data.Valid.Count), options.Bs, Augmentation.Valid(), dropLast: false, seed: options.Seed);
         using var learner = new Learner(model, train, valid);
+        if (world is not null)
+        {
+            learner.ToDistributed(world.Group, options.Seed);
+            output.WriteLine($"distributed: rank {world.Group.Rank} of {world.Group.WorldSize} ({world.Group.Backend.ToString().ToLowerInvariant()}), " +
+                             $"{learner.Train.Sampler.Count} training and {learner.Valid.Sampler.Count} validation samples per rank");
+        }
 
         Directory.CreateDirectory(options.Output);
         var checkpointPath = Path.Combine(options.Output, Checkpoint.FileName);
@@ -176,12 +242,16 @@ internal static class TrainCommand
         {
             var worldSize = learner.Parallel.WorldSize;
             var summary = new TrainingSummary(last.Accuracy, last.ValidLoss, last.TrainLoss, learner.Epoch, fit.ImagesPerSecond * worldSize, fit.ImagesPerSecond,
-                watch.Elapsed.TotalSeconds, fit.DataWait.TotalSeconds, worldSize, options.Dataset, options.Preset, options.Width, options.Bs,
+                watch.Elapsed.TotalSeconds, fit.DataWait.TotalSeconds, worldSize, data.Name, options.Preset, options.Width, options.Bs,
                 options.Lr, options.Wd, options.DivFactor, options.PctStart, options.Seed, options.Threads, data.Train.Count, data.Valid.Count, fit.Stopped,
                 [.. fit.Epochs.Select(e => new EpochSummary(e.Epoch, e.TrainLoss, e.ValidLoss, e.Accuracy, e.ImagesPerSecond, e.Duration.TotalSeconds))]);
             var summaryPath = Path.Combine(options.Output, TrainingSummary.FileName);
             summary.Write(summaryPath);
             output.WriteLine($"{(fit.Stopped ? "stopped" : "done")}: accuracy {last.Accuracy:F4}, valid_loss {last.ValidLoss:F4}, train_loss {last.TrainLoss:F4}, {fit.ImagesPerSecond:F0} images/s, {watch.Elapsed.TotalSeconds:F0} s; wrote {summaryPath}");
+        }
+        else
+        {
+            output.WriteLine($"rank {learner.Parallel.Rank} {(fit.Stopped ? "stopped" : "done")}: accuracy {last.Accuracy:F4}, valid_loss {last.ValidLoss:F4}, {fit.ImagesPerSecond:F0} images/s on this rank");
         }
         return fit.Stopped ? Interrupted : 0;
     }

@@ -3,16 +3,34 @@ namespace Trainer.Data;
 /// <summary>
 /// fastai's DataBunch: the training and validation sets of a run. <see cref="LoadAsync"/> finds them by
 /// name: "cifar10" (binary batches from --data, else the cache, else downloaded), "folder" (fastai's PNG
-/// folders under --data) or "synthetic" (generated).
+/// folders under --data), "synthetic" (generated), or "auto" (cifar10 where it can be had, else synthetic, with
+/// <see cref="Fallback"/> saying why).
 /// </summary>
 internal sealed record DataBunch(ImageDataset Train, ImageDataset Valid)
 {
+    /// <summary>The dataset actually loaded: "auto" resolves to cifar10 or synthetic.</summary>
+    public string Name { get; init; } = "";
+
+    /// <summary>Why "auto" fell back to the synthetic dataset; null when it did not.</summary>
+    public string? Fallback { get; init; }
+
     public const int SyntheticTrainSize = 50_000;
     public const int SyntheticValidSize = 10_000;
 
     public static async Task<DataBunch> LoadAsync(string dataset, string? data, string? dataUrl, int? limitTrain, int? limitValid, int seed,
         IProgress<DownloadProgress>? downloadProgress = null, CancellationToken cancellationToken = default)
     {
+        if (dataset == "auto")
+        {
+            try
+            {
+                return await LoadAsync("cifar10", data, dataUrl, limitTrain, limitValid, seed, downloadProgress, cancellationToken);
+            }
+            catch (IOException e)
+            {
+                return await LoadAsync("synthetic", null, null, limitTrain, limitValid, seed, null, cancellationToken) with { Fallback = e.Message };
+            }
+        }
         var bunch = dataset switch
         {
             "synthetic" => new DataBunch(
@@ -21,11 +39,11 @@ internal sealed record DataBunch(ImageDataset Train, ImageDataset Valid)
             "folder" => FromFolder(data ?? throw new DirectoryNotFoundException("--dataset folder needs --data PATH (train/<class>/*.png and test/<class>/*.png).")),
             "cifar10" => FromCifar10Binary(data ?? await new Cifar10Download(Cifar10Download.DefaultCacheDirectory(), dataUrl ?? Cifar10Download.BaseUrlFromEnvironment())
                 .EnsureAsync(downloadProgress, cancellationToken)),
-            _ => throw new ArgumentException($"--dataset {dataset}: unknown; use cifar10, folder or synthetic."),
+            _ => throw new ArgumentException($"--dataset {dataset}: unknown; use auto, cifar10, folder or synthetic."),
         };
         return new DataBunch(
             limitTrain is { } t ? bunch.Train.Take(t, seed) : bunch.Train,
-            limitValid is { } v ? bunch.Valid.Take(v, seed) : bunch.Valid);
+            limitValid is { } v ? bunch.Valid.Take(v, seed) : bunch.Valid) { Name = dataset };
     }
 
     private static DataBunch FromFolder(string root)

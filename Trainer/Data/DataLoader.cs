@@ -35,7 +35,7 @@ internal sealed class DataLoader
     }
 
     public ImageDataset Dataset { get; }
-    public ISampler Sampler { get; }
+    public ISampler Sampler { get; internal set; }
     public int BatchSize { get; }
     public bool DropLast { get; }
 

@@ -53,6 +53,19 @@ public sealed class RendezvousSession : IAsyncDisposable
     }
 
     /// <summary>
+    /// Leaves at once without waiting for the other ranks, after a failure: they are failing too, and rank 0 must not
+    /// hold the run open for the leave timeout. Closing the store also tells ranks still blocked on it.
+    /// </summary>
+    public async ValueTask AbortAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        await _client.DisposeAsync();
+        if (_server is not null)
+            await _server.DisposeAsync();
+    }
+
+    /// <summary>
     /// Counts this rank out (when it was counted in) and closes its client; rank 0 first waits until as many ranks
     /// have left as arrived, so nobody loses the store while still reading from it. Never throws.
     /// </summary>

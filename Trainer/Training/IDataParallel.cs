@@ -24,6 +24,9 @@ internal interface IDataParallel
     /// <summary>After loss.backward(), before the optimizer step: e.g. all-reduce (average) the gradients.</summary>
     void AfterBackward(nn.Module model) { }
 
+    /// <summary>After each epoch's training and validation: e.g. check that every replica holds the same parameters.</summary>
+    void OnEpochEnd(nn.Module model, int epoch) { }
+
     /// <summary>Replaces each value by its sum over all ranks (all-reduce SUM); metrics divide afterwards.</summary>
     void AllReduceSum(Span<double> values) { }
 }

@@ -36,7 +36,7 @@ internal sealed class Learner : IDisposable
     public nn.Module<Tensor, Tensor> Model { get; }
     public DataLoader Train { get; }
     public DataLoader Valid { get; }
-    public IDataParallel Parallel { get; }
+    public IDataParallel Parallel { get; internal set; }
     public AdamW Optimizer { get; }
     public IList<ILearnerCallback> Callbacks => _callbacks;
 
@@ -112,6 +112,7 @@ internal sealed class Learner : IDisposable
             trainTime += epochTrainTime;
 
             var validation = Validate(epoch);
+            Parallel.OnEpochEnd(Model, epoch);
             Epoch = epoch + 1;
             var result = new EpochResult(epoch, epochs, TrainLoss.Smooth, validation.Loss, validation.Accuracy,
                 images / epochTrainTime.TotalSeconds, epochTrainTime, epochWatch.Elapsed, Train.TotalWait - waitBefore);
@@ -178,5 +179,9 @@ internal sealed class Learner : IDisposable
         foreach (var callback in _callbacks) call(callback);
     }
 
-    public void Dispose() => Optimizer.Dispose();
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        (Parallel as IDisposable)?.Dispose();
+    }
 }

@@ -8,10 +8,11 @@ namespace Trainer.Training;
 /// </summary>
 internal sealed record TrainOptions
 {
+    public const string Auto = "auto";
     public const string Cifar10 = "cifar10";
     public const string Folder = "folder";
     public const string Synthetic = "synthetic";
-    public static readonly IReadOnlyList<string> Datasets = [Cifar10, Folder, Synthetic];
+    public static readonly IReadOnlyList<string> Datasets = [Auto, Cifar10, Folder, Synthetic];
 
     public required string Preset { get; init; }
     public required int Epochs { get; init; }
@@ -55,7 +56,7 @@ internal sealed record TrainOptions
         Check(!string.IsNullOrWhiteSpace(Output), "--output: give a folder for checkpoints and summary.json.");
         if (Dataset == Folder)
             Check(Data is not null, "--dataset folder needs --data PATH: a folder with train/<class>/*.png and test/<class>/*.png.");
-        if (Data is not null && Dataset != Synthetic)
+        if (Data is not null && Dataset is not Synthetic)
             Check(Directory.Exists(Data), $"--data {Data}: no such folder; point it at the extracted dataset.");
         if (DataUrl is not null)
             Check(Uri.TryCreate(DataUrl, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps),
