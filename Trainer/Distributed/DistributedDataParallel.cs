@@ -201,7 +201,7 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
 
     public void Dispose()
     {
-        foreach (var parameter in _parameters) parameter.grad = null;
+        foreach (var parameter in _parameters.Where(p => !p.IsInvalid)) parameter.grad = null;
         foreach (var view in _gradientViews) view.Dispose();
         _flatGradients.Dispose();
         foreach (var (_, flat) in _buffersByType.Values) flat.Dispose();
