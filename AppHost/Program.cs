@@ -2,7 +2,8 @@ using AppHost;
 
 var builder = DistributedApplication.CreateBuilder(args);
 
-var launch = TrainerLaunch.FromConfiguration(builder.Configuration);
+var launch = TrainerLaunch.FromConfiguration(builder.Configuration, repositoryRoot: Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")));
+Console.WriteLine($"Launching {launch.Describe()}");
 var runSecret = builder.AddParameter("run-secret",
     new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
 

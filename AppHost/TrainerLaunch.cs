@@ -6,20 +6,39 @@ namespace AppHost;
 /// What the launcher was asked to start, bound from configuration (command line `--Trainers 3`, environment
 /// `Trainers=3`, or appsettings). The one place that defines the launcher's defaults.
 /// </summary>
-public sealed record TrainerLaunch(int LocalWorldSize, string Command, IReadOnlyList<string> TrainerArgs, string RunId, int ThreadsPerRank)
+public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command, string Preset, string Dataset, string Output,
+    IReadOnlyList<string> ExtraArgs, string RunId, int ThreadsPerRank)
 {
-    public static TrainerLaunch FromConfiguration(IConfiguration configuration)
+    /// <summary>A preset that finishes in minutes on 2 CPU cores; the seed's recipe needs GPUs to be practical.</summary>
+    public const string CpuPreset = "quick";
+    public const string GpuPreset = "seed";
+
+    public static TrainerLaunch FromConfiguration(IConfiguration configuration, string repositoryRoot)
     {
         var gpus = CountGpus();
         var trainers = ReadPositive(configuration, "Trainers", gpus > 0 ? gpus : 2, max: 1024);
-        var command = configuration["Command"] ?? "check";
+        var command = configuration["Command"] ?? "train";
         if (command is not ("check" or "train"))
-            throw new ArgumentException($"Command must be 'check' or 'train', not '{command}'. Set it with --Command train.");
+            throw new ArgumentException($"Command must be 'train' or 'check', not '{command}'. Example: --Command check");
+        var preset = configuration["Preset"] ?? (gpus > 0 ? GpuPreset : CpuPreset);
+        // "auto": CIFAR-10 from the cache or downloaded, else the synthetic set with a loud warning. Dataset=cifar10 makes that an error.
+        var dataset = configuration["Dataset"] ?? "auto";
+        var runId = configuration["RunId"] is { Length: > 0 } id ? id : DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
+        var output = configuration["Output"] ?? Path.Combine(repositoryRoot, "runs", runId);
         var extraArgs = (configuration["TrainerArgs"] ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var runId = configuration["RunId"] is { Length: > 0 } id ? id : Guid.NewGuid().ToString("N")[..12];
         var threads = ReadPositive(configuration, "ThreadsPerRank", Math.Max(1, Environment.ProcessorCount / trainers), max: 4096);
-        return new TrainerLaunch(trainers, command, extraArgs, runId, threads);
+        return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads);
     }
+
+    /// <summary>The trainer's command line: `train --preset … --dataset … --output …` or `check`, then any TrainerArgs.</summary>
+    public IReadOnlyList<string> TrainerArgs => Command == "train"
+        ? ["train", "--preset", Preset, "--dataset", Dataset, "--output", Output, .. ExtraArgs]
+        : [Command, .. ExtraArgs];
+
+    public string Describe() =>
+        $"{LocalWorldSize} trainer(s) running '{string.Join(' ', TrainerArgs)}' " +
+        (Command == "train" ? $"(preset {Preset}: {(Gpus > 0 ? $"{Gpus} GPU(s) found" : $"no GPU found, a preset that finishes in minutes on the CPU; --Preset {GpuPreset} runs the seed's recipe")}), " : "") +
+        $"{ThreadsPerRank} thread(s) per rank, run {RunId}";
 
     static int ReadPositive(IConfiguration configuration, string key, int fallback, int max)
     {

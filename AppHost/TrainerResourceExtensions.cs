@@ -11,7 +11,7 @@ public static class TrainerResourceExtensions
     public static IResourceBuilder<ProjectResource> AddTrainer(this IDistributedApplicationBuilder builder, int rank,
         TrainerLaunch launch, IResourceBuilder<ParameterResource> runSecret) =>
         builder.AddProject<Projects.Trainer>($"trainer-{rank}")
-            .WithArgs([launch.Command, .. launch.TrainerArgs])
+            .WithArgs([.. launch.TrainerArgs])
             .WithEnvironment("RANK", rank.ToString())
             .WithEnvironment("LOCAL_RANK", rank.ToString())
             .WithEnvironment("GROUP_RANK", "0")
