@@ -29,6 +29,20 @@ internal static class Program
         var options = new ProcessGroupOptions { Backend = Backend.Cpu, Timeout = TimeSpan.FromMinutes(2), KeyPrefix = "bench" };
         using var group = await ProcessGroup.CreateAsync(options, store, rank, worldSize, IPAddress.Loopback);
 
+        try
+        {
+            Run(group, rank, sizes);
+        }
+        catch (DistributedException e)
+        {
+            Console.Error.WriteLine($"rank {rank}: {e.GetType().Name}: {e.Message}");
+            return 1;
+        }
+        return 0;
+    }
+
+    private static void Run(ProcessGroup group, int rank, long[] sizes)
+    {
         foreach (var bytes in sizes)
         {
             using var tensor = torch.ones(bytes / sizeof(float));
@@ -44,6 +58,5 @@ internal static class Program
             if (rank == 0)
                 Console.WriteLine(FormattableString.Invariant($"{bytes} {seconds:E6}"));
         }
-        return 0;
     }
 }

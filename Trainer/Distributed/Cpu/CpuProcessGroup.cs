@@ -35,7 +35,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
     private volatile DistributedException? failure;
     private volatile bool inFlight;
     private volatile bool disposing;
-    private bool disposed;
+    private volatile bool disposed;
 
     private CpuProcessGroup(int rank, int worldSize, TimeSpan timeout, RingTransport? transport, long scratchBytes)
     {

@@ -46,7 +46,6 @@ internal sealed unsafe class RingPipeline : IDisposable
         *(CollectiveHeader*)sendHeader = header;
         var sendCount = schedule.SendCount;
         var receiveCount = schedule.ReceiveCount;
-        var elementSize = schedule.ElementSize;
 
         // Item -1 of each stream is the header; items 0.. are the schedule's transmissions.
         var sendItem = -1;
@@ -189,12 +188,12 @@ internal sealed unsafe class RingPipeline : IDisposable
                     throw LostLeft(header, received == 0 ? "the connection was closed" : $"receiving failed: {ErrorName(-received)}");
             }
 
-            if (progressed)
-                continue;
-
+            // The timeout bounds the whole collective, even one that still trickles forward.
             var remaining = (deadline - Stopwatch.GetTimestamp()) * 1000 / Stopwatch.Frequency;
             if (remaining <= 0)
-                throw TimedOut(header, timeout, receiveItem == -1 && receiveOffset == 0, wantInput);
+                throw TimedOut(header, timeout, receiveItem == -1 && receiveOffset == 0, receiveItem < receiveCount);
+            if (progressed)
+                continue;
             var pollMilliseconds = (int)Math.Min(remaining + 1, int.MaxValue);
             var signalled = transport.Wait(wantInput, wantOutput, watch, pollMilliseconds);
             if ((signalled & Side.Left) != 0)
