@@ -25,7 +25,7 @@ public class CheckProcessTests
                 var result = results[rank];
                 Assert.True(result.ExitCode == 0, result.ToString());
                 var line = Assert.Single(result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-                Assert.Matches($@"^check: rank {rank}/3 \(local {rank}/3\) run check-test joined 127\.0\.0\.1:{port} in \d+\.\d\d s, world agrees$", line.TrimEnd('\r'));
+                Assert.Matches($@"^check: rank {rank}/3 \(local {rank}/3\) run check-test joined 127\.0\.0\.1:{port} in \d+\.\d\d s, world agrees; all-reduce of 16 MiB verified \(cpu\), bus bandwidth \d+\.\d\d GB/s$", line.TrimEnd('\r'));
             }
         }
         finally
