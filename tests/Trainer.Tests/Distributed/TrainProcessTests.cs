@@ -1,0 +1,71 @@
+using System.Text.Json;
+
+namespace Trainer.Tests.Distributed;
+
+/// <summary><c>Trainer train</c> launched by hand as two ranks with torchrun's variables, as a user would.</summary>
+public class TrainProcessTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
+
+    private static Dictionary<string, string?> Contract(int rank, int port, string cache) => new()
+    {
+        ["RANK"] = $"{rank}", ["LOCAL_RANK"] = $"{rank}", ["WORLD_SIZE"] = "2", ["LOCAL_WORLD_SIZE"] = "2",
+        ["MASTER_ADDR"] = "127.0.0.1", ["MASTER_PORT"] = $"{port}", ["TORCHELASTIC_RUN_ID"] = "train-test",
+        ["TRAINER_THREADS"] = "1", ["TRAINER_JOIN_TIMEOUT"] = "60",
+        // No CIFAR-10 in the cache and a download address that refuses at once: "auto" must fall back, loudly.
+        ["XDG_CACHE_HOME"] = cache, ["TRAINER_DATA_URL"] = "http://127.0.0.1:9/",
+    };
+
+    [Fact]
+    public async Task TwoRanksTrainDataParallelFallingBackToSyntheticWhenCifarCannotBeHad()
+    {
+        using var temp = new TempDirectory();
+        var output = temp.Combine("run");
+        var port = FreeTcpPort.Next();
+        string[] args = ["train", "--preset", "quick", "--dataset", "auto", "--limit-train", "1024", "--limit-valid", "256", "--bs", "64", "--output", output];
+        var ranks = Enumerable.Range(0, 2).Select(rank => TrainerProcess.Start(args, Contract(rank, port, temp.Combine("cache")))).ToList();
+        try
+        {
+            var results = await Task.WhenAll(ranks.Select(rank => rank.WaitAsync(Patience)));
+            foreach (var result in results)
+            {
+                Assert.True(result.ExitCode == 0, result.ToString());
+                Assert.Contains("!!! WARNING: CIFAR-10 could not be had", result.StandardOutput);
+            }
+            Assert.Contains("distributed: rank 0 of 2 (cpu), 512 training and 128 validation samples per rank", results[0].StandardOutput);
+            Assert.Contains("rank 1 done: accuracy", results[1].StandardOutput);
+
+            Assert.True(File.Exists(Path.Combine(output, "checkpoint.ckpt")));
+            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
+            Assert.Equal("synthetic", summary.RootElement.GetProperty("dataset").GetString());
+            Assert.Equal(2, summary.RootElement.GetProperty("world_size").GetInt32());
+        }
+        finally
+        {
+            ranks.ForEach(rank => rank.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task AnExplicitCifar10WithoutTheDataFailsOnEveryRankWithTheFix()
+    {
+        using var temp = new TempDirectory();
+        var port = FreeTcpPort.Next();
+        string[] args = ["train", "--preset", "quick", "--dataset", "cifar10", "--output", temp.Combine("run")];
+        var ranks = Enumerable.Range(0, 2).Select(rank => TrainerProcess.Start(args, Contract(rank, port, temp.Combine("cache")))).ToList();
+        try
+        {
+            var results = await Task.WhenAll(ranks.Select(rank => rank.WaitAsync(Patience)));
+            foreach (var result in results)
+            {
+                Assert.True(result.ExitCode == 2, result.ToString());
+                Assert.Contains("cifar-10-binary.tar.gz", result.StandardError);
+            }
+            Assert.Contains("rank 0 could not load the data", results[1].StandardError);
+        }
+        finally
+        {
+            ranks.ForEach(rank => rank.Dispose());
+        }
+    }
+}
