@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Trainer.Distributed.Store;
+using Trainer.Runtime;
 
 namespace Trainer.Distributed;
 
@@ -216,15 +217,15 @@ public static class Rendezvous
             await server.DisposeAsync();
     }
 
-    private sealed record RankInfo(int WorldSize, string RunId, string Process)
+    internal sealed record RankInfo(int WorldSize, string RunId, string Process)
     {
-        public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this);
+        public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, TrainerJson.Default.RankInfo);
 
         public static RankInfo Parse(byte[] bytes)
         {
             try
             {
-                return JsonSerializer.Deserialize<RankInfo>(bytes) ?? throw new JsonException("null");
+                return JsonSerializer.Deserialize(bytes, TrainerJson.Default.RankInfo) ?? throw new JsonException("null");
             }
             catch (JsonException)
             {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
+using Trainer.Runtime;
 
 namespace Trainer.Training;
 
@@ -26,7 +27,7 @@ internal static class Checkpoint
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
         {
             var info = new CheckpointInfo(learner.Epoch, learner.Step, learner.TrainLoss.Count, learner.TrainLoss.MovingAverage, recipe, DateTimeOffset.UtcNow);
-            writer.Write(JsonSerializer.Serialize(info));
+            writer.Write(JsonSerializer.Serialize(info, TrainerJson.Default.CheckpointInfo));
             learner.Model.save(writer);
             learner.Optimizer.save_state_dict(writer);
             using var rng = torch.get_rng_state();
@@ -116,7 +117,7 @@ internal static class Checkpoint
     }
 
     private static CheckpointInfo ReadInfo(BinaryReader reader, string path) =>
-        JsonSerializer.Deserialize<CheckpointInfo>(reader.ReadString())
+        JsonSerializer.Deserialize(reader.ReadString(), TrainerJson.Default.CheckpointInfo)
         ?? throw new InvalidDataException($"{path}: corrupt metadata.");
 }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Trainer.Runtime;
 
 namespace Trainer.Training;
 
@@ -71,13 +72,13 @@ internal sealed record TrainOptions
     {
         ["epochs"] = Epochs, ["lr"] = Lr, ["wd"] = Wd, ["bs"] = Bs, ["div-factor"] = DivFactor, ["pct-start"] = PctStart,
         ["dataset"] = Dataset, ["width"] = Width, ["limit-train"] = LimitTrain, ["limit-valid"] = LimitValid, ["seed"] = Seed,
-    });
+    }, TrainerJson.Default.DictionaryStringObject);
 
     /// <summary>The first option whose value differs from <paramref name="savedRecipe"/>, as "--name ours (saved theirs)"; null when they agree.</summary>
     public string? RecipeDifference(string savedRecipe)
     {
-        var saved = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(savedRecipe) ?? [];
-        var ours = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(Recipe())!;
+        var saved = JsonSerializer.Deserialize(savedRecipe, TrainerJson.Default.DictionaryStringJsonElement) ?? [];
+        var ours = JsonSerializer.Deserialize(Recipe(), TrainerJson.Default.DictionaryStringJsonElement)!;
         foreach (var (name, value) in ours)
         {
             var theirs = saved.TryGetValue(name, out var t) ? t.GetRawText() : "(none)";
