@@ -12,6 +12,8 @@ namespace Trainer.Training;
 /// Layout: "DDPCKPT1", format version (int32), payload length (int64), SHA-256 of the payload (32 bytes),
 /// payload. Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
 /// old file, so a crash never leaves a half-written checkpoint; loads verify length and checksum first.
+/// Tensors are stored without their device (TorchSharp writes a GPU tensor through a CPU copy and loads into the
+/// tensor where it lives), so a checkpoint made on a GPU resumes on the CPU and the other way round.
 /// </summary>
 internal static class Checkpoint
 {
