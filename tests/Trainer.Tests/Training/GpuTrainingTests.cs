@@ -1,7 +1,6 @@
 using TorchSharp;
 using Trainer.Data;
 using Trainer.Models;
-using Trainer.Tests.Distributed;
 using Trainer.Training;
 
 namespace Trainer.Tests.Training;
@@ -22,7 +21,7 @@ public sealed class GpuTrainingTests
     private static float[][] Parameters(Learner learner) =>
         [.. learner.Model.parameters().Select(p => { using var cpu = p.detach().cpu(); return cpu.data<float>().ToArray(); })];
 
-    [GpuFact]
+    [CudaFact]
     public void A_learner_on_cuda_0_trains_and_its_checkpoint_resumes_on_the_cpu_and_back()
     {
         using var dir = new TempDirectory();
