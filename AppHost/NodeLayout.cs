@@ -8,8 +8,10 @@ namespace AppHost;
 /// Where this app host's trainers sit in a run over several machines, torchrun's --nnodes, --node-rank,
 /// --master-addr and --master-port: every node runs one app host with the same Nodes, Trainers, RunId, MasterAddr,
 /// MasterPort and run secret, and starts only its own ranks. Node 0's first trainer serves the rendezvous store.
+/// <paramref name="ContainerPerRank"/>: a published manifest, where every trainer becomes a container of its own, so a
+/// node of one rank (LOCAL_RANK 0 on its own GPU, GROUP_RANK = RANK).
 /// </summary>
-public sealed record NodeLayout(int Nodes, int NodeRank, int LocalWorldSize, string MasterAddr, int? MasterPort)
+public sealed record NodeLayout(int Nodes, int NodeRank, int LocalWorldSize, string MasterAddr, int? MasterPort, bool ContainerPerRank = false)
 {
     public const int DefaultMasterPort = 29500;
     public const string LoopbackAddr = "127.0.0.1";
@@ -34,10 +36,10 @@ public sealed record NodeLayout(int Nodes, int NodeRank, int LocalWorldSize, str
     public IReadOnlyDictionary<string, string> RankVariables(int localRank) => new Dictionary<string, string>
     {
         ["RANK"] = GlobalRank(localRank).ToString(),
-        ["LOCAL_RANK"] = localRank.ToString(),
-        ["GROUP_RANK"] = NodeRank.ToString(),
+        ["LOCAL_RANK"] = ContainerPerRank ? "0" : localRank.ToString(),
+        ["GROUP_RANK"] = (ContainerPerRank ? GlobalRank(localRank) : NodeRank).ToString(),
         ["WORLD_SIZE"] = WorldSize.ToString(),
-        ["LOCAL_WORLD_SIZE"] = LocalWorldSize.ToString(),
+        ["LOCAL_WORLD_SIZE"] = ContainerPerRank ? "1" : LocalWorldSize.ToString(),
     };
 
     /// <summary>
@@ -46,9 +48,13 @@ public sealed record NodeLayout(int Nodes, int NodeRank, int LocalWorldSize, str
     /// the same RunId and Parameters:run-secret, which a node cannot make up on its own.
     /// </summary>
     /// <exception cref="ArgumentException">A value is out of range or missing; the message names it and shows the fix.</exception>
-    public static NodeLayout FromConfiguration(IConfiguration configuration, int localWorldSize)
+    /// <param name="publishing">Writing a manifest: one container per rank, and the manifest holds the whole run (one node).</param>
+    public static NodeLayout FromConfiguration(IConfiguration configuration, int localWorldSize, bool publishing = false)
     {
         var nodes = ReadInt(configuration, "Nodes", 1, min: 1, max: 4096, example: "--Nodes 2");
+        if (publishing && nodes > 1)
+            throw new ArgumentException(
+                $"Nodes={nodes}: a published manifest holds the whole run, every trainer a container of its own; leave Nodes at 1 and set --Trainers to the number of ranks.");
         var nodeRank = ReadInt(configuration, "NodeRank", 0, min: 0, max: nodes - 1,
             example: nodes > 1 ? $"--NodeRank 1 (0..{nodes - 1}, one per machine)" : "--Nodes 2 --NodeRank 1");
         var masterAddr = configuration["MasterAddr"];
@@ -69,7 +75,7 @@ public sealed record NodeLayout(int Nodes, int NodeRank, int LocalWorldSize, str
                     $"Nodes={nodes} needs {RunSecretKey}: the same store secret on every node (one node cannot generate it for the others). Example: --{RunSecretKey} $(openssl rand -hex 16)");
             masterPort ??= DefaultMasterPort;
         }
-        return new NodeLayout(nodes, nodeRank, localWorldSize, masterAddr is { Length: > 0 } ? masterAddr : LoopbackAddr, masterPort);
+        return new NodeLayout(nodes, nodeRank, localWorldSize, masterAddr is { Length: > 0 } ? masterAddr : LoopbackAddr, masterPort, publishing);
     }
 
     /// <summary>

@@ -31,7 +31,7 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
         int? threads = publishing && string.IsNullOrEmpty(configuration["ThreadsPerRank"])
             ? null
             : ReadPositive(configuration, "ThreadsPerRank", Math.Max(1, Environment.ProcessorCount / trainers), max: 4096);
-        var layout = NodeLayout.FromConfiguration(configuration, trainers);
+        var layout = NodeLayout.FromConfiguration(configuration, trainers, publishing);
         return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads, layout);
     }
 

@@ -29,7 +29,10 @@ public class ManifestTests
                 Assert.Equal("project.v0", trainer.GetProperty("type").GetString());
                 var env = trainer.GetProperty("env");
                 Assert.Equal($"{rank}", env.GetProperty("RANK").GetString());
-                Assert.Equal($"{rank}", env.GetProperty("LOCAL_RANK").GetString());
+                // Every trainer is a container of its own: a node of one rank on its own GPU.
+                Assert.Equal("0", env.GetProperty("LOCAL_RANK").GetString());
+                Assert.Equal("1", env.GetProperty("LOCAL_WORLD_SIZE").GetString());
+                Assert.Equal($"{rank}", env.GetProperty("GROUP_RANK").GetString());
                 Assert.Equal("3", env.GetProperty("WORLD_SIZE").GetString());
                 Assert.Equal("manifest-test", env.GetProperty("TORCHELASTIC_RUN_ID").GetString());
                 Assert.Equal("{run-secret.value}", env.GetProperty("TRAINER_RUN_SECRET").GetString());

@@ -99,6 +99,18 @@ public class TrainerLaunchTests
     }
 
     [Fact]
+    public void Published_every_trainer_is_a_node_of_one_rank_and_the_manifest_holds_the_whole_run()
+    {
+        var layout = Launch(true, ("Trainers", "3")).Layout;
+
+        Assert.Equal(new Dictionary<string, string>
+        {
+            ["RANK"] = "2", ["LOCAL_RANK"] = "0", ["GROUP_RANK"] = "2", ["WORLD_SIZE"] = "3", ["LOCAL_WORLD_SIZE"] = "1",
+        }, layout.RankVariables(2));
+        Assert.StartsWith("Nodes=2: a published manifest holds the whole run", Assert.Throws<ArgumentException>(() => Launch(true, Node(2, 0, 2))).Message);
+    }
+
+    [Fact]
     public void Published_trainers_get_no_thread_count_and_a_relative_output_unless_given()
     {
         var published = Launch(true, ("RunId", "r1"));
