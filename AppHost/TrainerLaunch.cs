@@ -42,7 +42,7 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
 
     public string Describe() =>
         $"{LocalWorldSize} trainer(s) running '{string.Join(' ', TrainerArgs)}' " +
-        (Command == "train" ? $"(preset {Preset}: {(Gpus > 0 ? $"{Gpus} GPU(s) found" : $"no GPU found, a preset that finishes in minutes on the CPU; --Preset {GpuPreset} runs the seed's recipe")}), " : "") +
+        (Command == "train" ? $"(preset {Preset}: {(Gpus > 0 ? $"{Gpus} GPU(s) found" : Preset == CpuPreset ? $"no GPU found, a preset that finishes in minutes on the CPU; --Preset {GpuPreset} runs the seed's recipe" : "no GPU found")}), " : "") +
         $"{(ThreadsPerRank is { } threads ? $"{threads}" : "all the")} thread(s) per rank, run {RunId}" +
         (Layout.IsMultiNode ? $", {Layout.Describe()}" : "");
 
