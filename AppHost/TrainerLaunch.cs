@@ -7,13 +7,14 @@ namespace AppHost;
 /// `Trainers=3`, or appsettings). The one place that defines the launcher's defaults.
 /// </summary>
 public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command, string Preset, string Dataset, string Output,
-    IReadOnlyList<string> ExtraArgs, string RunId, int ThreadsPerRank)
+    IReadOnlyList<string> ExtraArgs, string RunId, int? ThreadsPerRank, NodeLayout Layout)
 {
     /// <summary>A preset that finishes in minutes on 2 CPU cores; the seed's recipe needs GPUs to be practical.</summary>
     public const string CpuPreset = "quick";
     public const string GpuPreset = "seed";
 
-    public static TrainerLaunch FromConfiguration(IConfiguration configuration, string repositoryRoot)
+    /// <param name="publishing">Writing a deployment manifest: paths and thread counts of this machine mean nothing there.</param>
+    public static TrainerLaunch FromConfiguration(IConfiguration configuration, string repositoryRoot, bool publishing = false)
     {
         var gpus = CountGpus();
         var trainers = ReadPositive(configuration, "Trainers", gpus > 0 ? gpus : 2, max: 1024);
@@ -24,10 +25,14 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
         // "auto": CIFAR-10 from the cache or downloaded, else the synthetic set with a loud warning. Dataset=cifar10 makes that an error.
         var dataset = configuration["Dataset"] ?? "auto";
         var runId = configuration["RunId"] is { Length: > 0 } id ? id : DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
-        var output = configuration["Output"] ?? Path.Combine(repositoryRoot, "runs", runId);
+        var output = configuration["Output"] ?? (publishing ? $"runs/{runId}" : Path.Combine(repositoryRoot, "runs", runId));
         var extraArgs = (configuration["TrainerArgs"] ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var threads = ReadPositive(configuration, "ThreadsPerRank", Math.Max(1, Environment.ProcessorCount / trainers), max: 4096);
-        return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads);
+        // Published, each trainer is a container of its own and by default uses all of its cores.
+        int? threads = publishing && string.IsNullOrEmpty(configuration["ThreadsPerRank"])
+            ? null
+            : ReadPositive(configuration, "ThreadsPerRank", Math.Max(1, Environment.ProcessorCount / trainers), max: 4096);
+        var layout = NodeLayout.FromConfiguration(configuration, trainers, publishing);
+        return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads, layout);
     }
 
     /// <summary>The trainer's command line: `train --preset … --dataset … --output …` or `check`, then any TrainerArgs.</summary>
@@ -37,8 +42,9 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
 
     public string Describe() =>
         $"{LocalWorldSize} trainer(s) running '{string.Join(' ', TrainerArgs)}' " +
-        (Command == "train" ? $"(preset {Preset}: {(Gpus > 0 ? $"{Gpus} GPU(s) found" : $"no GPU found, a preset that finishes in minutes on the CPU; --Preset {GpuPreset} runs the seed's recipe")}), " : "") +
-        $"{ThreadsPerRank} thread(s) per rank, run {RunId}";
+        (Command == "train" ? $"(preset {Preset}: {(Gpus > 0 ? $"{Gpus} GPU(s) found" : Preset == CpuPreset ? $"no GPU found, a preset that finishes in minutes on the CPU; --Preset {GpuPreset} runs the seed's recipe" : "no GPU found")}), " : "") +
+        $"{(ThreadsPerRank is { } threads ? $"{threads}" : "all the")} thread(s) per rank, run {RunId}" +
+        (Layout.IsMultiNode ? $", {Layout.Describe()}" : "");
 
     static int ReadPositive(IConfiguration configuration, string key, int fallback, int max)
     {

@@ -7,29 +7,57 @@ namespace AppHost;
 /// <summary>The Trainer resources and the torchrun environment contract they are launched with.</summary>
 public static class TrainerResourceExtensions
 {
-    /// <summary>Adds `trainer-{rank}` running `Trainer {command}` with RANK, LOCAL_RANK, WORLD_SIZE and the run's identity.</summary>
-    public static IResourceBuilder<ProjectResource> AddTrainer(this IDistributedApplicationBuilder builder, int rank,
-        TrainerLaunch launch, IResourceBuilder<ParameterResource> runSecret) =>
-        builder.AddProject<Projects.Trainer>($"trainer-{rank}")
-            .WithArgs([.. launch.TrainerArgs])
-            .WithEnvironment("RANK", rank.ToString())
-            .WithEnvironment("LOCAL_RANK", rank.ToString())
-            .WithEnvironment("GROUP_RANK", "0")
-            .WithEnvironment("WORLD_SIZE", launch.LocalWorldSize.ToString())
-            .WithEnvironment("LOCAL_WORLD_SIZE", launch.LocalWorldSize.ToString())
+    /// <summary>
+    /// Adds `trainer-{RANK}` for local rank <paramref name="localRank"/> of this node, running `Trainer {command}` with
+    /// RANK, LOCAL_RANK, GROUP_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE (<see cref="NodeLayout.RankVariables"/>) and the run's identity.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> AddTrainer(this IDistributedApplicationBuilder builder, int localRank,
+        TrainerLaunch launch, IResourceBuilder<ParameterResource> runSecret)
+    {
+        var trainer = builder.AddProject<Projects.Trainer>($"trainer-{launch.Layout.GlobalRank(localRank)}")
+            .WithArgs([.. launch.TrainerArgs]);
+        foreach (var (name, value) in launch.Layout.RankVariables(localRank))
+            trainer.WithEnvironment(name, value);
+        trainer
             .WithEnvironment("TORCHELASTIC_RUN_ID", launch.RunId)
             .WithEnvironment("TORCHELASTIC_RESTART_COUNT", "0")
-            .WithEnvironment("TRAINER_THREADS", launch.ThreadsPerRank.ToString())
             .WithEnvironment("TRAINER_RUN_SECRET", runSecret);
+        if (launch.ThreadsPerRank is { } threads)
+            trainer.WithEnvironment("TRAINER_THREADS", threads.ToString());
+        return trainer;
+    }
 
-    /// <summary>Points a trainer at rank 0's store. The endpoint is not proxied, so the port is rank 0's own listener.</summary>
-    public static IResourceBuilder<ProjectResource> WithMaster(this IResourceBuilder<ProjectResource> trainer, EndpointReference master) =>
+    /// <summary>
+    /// rank 0's store endpoint: not proxied, so the port is rank 0's own listener. <paramref name="port"/> fixes it
+    /// (other nodes, and a published manifest, must know it in advance); null lets Aspire pick a free one.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithMasterEndpoint(this IResourceBuilder<ProjectResource> rank0, int? port) =>
+        rank0.WithEndpoint(name: "master", scheme: "tcp", port: port, targetPort: port, isProxied: false);
+
+    /// <summary>
+    /// Points a trainer at rank 0's store on this node: MASTER_PORT is the master endpoint's port; MASTER_ADDR is
+    /// <paramref name="masterAddr"/> (127.0.0.1 on one machine, node 0's network address with several), and in a
+    /// published manifest rank 0's host name, as every trainer becomes a container of its own there.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithMaster(this IResourceBuilder<ProjectResource> trainer, EndpointReference master,
+        string masterAddr = NodeLayout.LoopbackAddr)
+    {
+        if (trainer.ApplicationBuilder.ExecutionContext.IsPublishMode)
+            trainer.WithEnvironment("MASTER_ADDR", master.Property(EndpointProperty.Host));
+        else
+            trainer.WithEnvironment("MASTER_ADDR", masterAddr);
+        return trainer.WithEnvironment("MASTER_PORT", master.Property(EndpointProperty.Port));
+    }
+
+    /// <summary>Points a trainer on node 1, 2, … at the store that node 0 serves at MasterAddr:MasterPort.</summary>
+    public static IResourceBuilder<ProjectResource> WithRemoteMaster(this IResourceBuilder<ProjectResource> trainer, NodeLayout layout) =>
         trainer
-            .WithEnvironment("MASTER_ADDR", "127.0.0.1")
-            .WithEnvironment("MASTER_PORT", master.Property(EndpointProperty.Port));
+            .WithEnvironment("MASTER_ADDR", layout.MasterAddr)
+            .WithEnvironment("MASTER_PORT", (layout.MasterPort ?? NodeLayout.DefaultMasterPort).ToString());
 
-    /// <summary>Healthy once rank 0's store accepts TCP connections, so the other ranks start only then.</summary>
-    public static IResourceBuilder<ProjectResource> WithMasterReachableHealthCheck(this IResourceBuilder<ProjectResource> rank0)
+    /// <summary>Healthy once rank 0's store accepts TCP connections at <paramref name="host"/>, so the other ranks start only then.</summary>
+    public static IResourceBuilder<ProjectResource> WithMasterReachableHealthCheck(this IResourceBuilder<ProjectResource> rank0,
+        string host = NodeLayout.LoopbackAddr)
     {
         var name = $"{rank0.Resource.Name}-master-listening";
         var master = rank0.GetEndpoint("master");
@@ -39,7 +67,7 @@ public static class TrainerResourceExtensions
             try
             {
                 using var client = new TcpClient();
-                await client.ConnectAsync("127.0.0.1", master.Port, cancellationToken);
+                await client.ConnectAsync(host, master.Port, cancellationToken);
                 return HealthCheckResult.Healthy();
             }
             catch (SocketException e)

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace Trainer.Commands;
 
 /// <summary>
-/// The collective part of `Trainer check`: every rank all-reduces a 16 MiB float32 tensor filled with rank + 1,
+/// The collective part of `Trainer check`: every rank all-reduces a 16 MiB float32 tensor (on the group's device: the CPU,
+/// or with NCCL this rank's GPU) filled with rank + 1,
 /// verifies that every element is 1 + 2 + … + WORLD_SIZE, and measures the bus bandwidth (algbw × 2(N−1)/N).
 /// </summary>
 internal static class AllReduceCheck
@@ -15,7 +16,7 @@ internal static class AllReduceCheck
 
     public static string Run(ProcessGroup group)
     {
-        using var tensor = empty(Elements, ScalarType.Float32);
+        using var tensor = empty(Elements, ScalarType.Float32, group.Device);
         var expected = group.WorldSize * (group.WorldSize + 1) / 2f;
 
         tensor.fill_(group.Rank + 1);

@@ -40,11 +40,12 @@ internal static class TrainCommand
     private static readonly Option<bool> Resume = new("--resume") { Description = "Continue from the checkpoint in --output if there is one (same recipe required)." };
     private static readonly Option<int> Threads = new("--threads") { Description = $"Torch CPU threads (default: env {ThreadsVariable}, else all cores)." };
     private static readonly Option<int> LogEvery = new("--log-every") { Description = "Without a terminal, print a progress line every N batches." };
+    private static readonly Option<string> Device = new("--device") { Description = "auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu or cuda." };
 
     public static Command Create()
     {
         var command = new Command("train", "Train wrn_22 on CIFAR-10 with fastai's fit_one_cycle recipe (one rank).");
-        foreach (var option in new Option[] { Preset, Epochs, Lr, Wd, Bs, DivFactor, PctStart, Dataset, Data, DataUrl, Width, LimitTrain, LimitValid, Seed, Output, Resume, Threads, LogEvery })
+        foreach (var option in new Option[] { Preset, Epochs, Lr, Wd, Bs, DivFactor, PctStart, Dataset, Data, DataUrl, Width, LimitTrain, LimitValid, Seed, Output, Resume, Threads, LogEvery, Device })
             command.Options.Add(option);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -90,6 +91,7 @@ internal static class TrainCommand
             Resume = parse.GetValue(Resume),
             Threads = Given(parse, Threads, threads),
             LogEvery = Given(parse, LogEvery, preset.LogEvery),
+            Device = Given(parse, Device, preset.Device),
         };
         return (options, options.Validate());
     }
@@ -105,11 +107,15 @@ internal static class TrainCommand
         DistributedContract contract;
         RendezvousOptions rendezvous;
         ProcessGroupOptions groupOptions;
+        torch.Device device;
         try
         {
             contract = DistributedContract.FromEnvironment();
             rendezvous = RendezvousOptions.FromEnvironment();
             groupOptions = DistributedWorld.OptionsFromEnvironment();
+            device = TrainingDevice.Resolve(options.Device, contract.LocalRank);
+            if (contract.WorldSize > 1)
+                groupOptions = groupOptions with { Backend = TrainingDevice.BackendFor(device, groupOptions.Backend) };
         }
         catch (ContractException e)
         {
@@ -126,7 +132,7 @@ internal static class TrainCommand
         {
             if (contract.WorldSize > 1)
                 world = await DistributedWorld.InitAsync(contract, rendezvous, groupOptions, logger, cancellationToken);
-            exitCode = await TrainAsync(options, world, output, logger, cancellationToken);
+            exitCode = await TrainAsync(options, device, world, output, logger, cancellationToken);
             return exitCode;
         }
         catch (ContractException e)
@@ -151,7 +157,7 @@ internal static class TrainCommand
         }
     }
 
-    private static async Task<int> TrainAsync(TrainOptions options, DistributedWorld? world, TextWriter output, ILogger logger, CancellationToken cancellationToken)
+    private static async Task<int> TrainAsync(TrainOptions options, torch.Device device, DistributedWorld? world, TextWriter output, ILogger logger, CancellationToken cancellationToken)
     {
         var interactive = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         var watch = Stopwatch.StartNew();
@@ -183,8 +189,10 @@ internal static class TrainCommand
 
         torch.manual_seed(options.Seed);
         using var model = WideResNet.Wrn22(options.Width, data.Train.Classes.Count);
+        if (device.type != DeviceType.CPU)
+            model.to(device); // initialised on the CPU first, so a seed gives the same weights on every device
         var parameters = model.parameters().Sum(p => p.numel());
-        output.WriteLine($"model: wrn_22 k={options.Width}, {parameters:N0} parameters; {options.Threads} torch threads");
+        output.WriteLine($"model: wrn_22 k={options.Width}, {parameters:N0} parameters on {device}; {options.Threads} torch threads");
 
         var train = new DataLoader(data.Train, new RandomSampler(data.Train.Count, options.Seed), options.Bs, Augmentation.Train(), dropLast: true, seed: options.Seed);
         var valid = new DataLoader(data.Valid, new SequentialSampler(data.Valid.Count), options.Bs, Augmentation.Valid(), dropLast: false, seed: options.Seed);

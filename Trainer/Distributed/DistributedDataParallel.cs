@@ -26,6 +26,7 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
     private readonly (long Offset, long Length)[] _buckets;
     private readonly Work[] _inFlight;
     private readonly Dictionary<ScalarType, (Tensor[] Buffers, Tensor Flat)> _buffersByType = new();
+    private readonly Device _device;
     private int _noSync;
 
     public DistributedDataParallel(ProcessGroup group, nn.Module model, long bucketCapBytes = DefaultBucketCapBytes)
@@ -38,7 +39,7 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
         if (_parameters.Length == 0)
             throw new ArgumentException("DistributedDataParallel needs a model with trainable parameters.", nameof(model));
         var dtype = _parameters[0].dtype;
-        var device = _parameters[0].device;
+        var device = _device = _parameters[0].device;
         if (_parameters.FirstOrDefault(p => p.dtype != dtype || p.device_type != device.type || p.device_index != device.index) is { } odd)
             throw new ArgumentException($"All trainable parameters must share one dtype and device ({dtype} on {device}); found {odd.dtype} on {odd.device}.", nameof(model));
 
@@ -120,9 +121,10 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
 
     public void AllReduceSum(Span<double> values)
     {
-        using var tensor = torch.tensor(values.ToArray(), ScalarType.Float64);
+        using var tensor = torch.tensor(values.ToArray(), ScalarType.Float64, _device);
         _group.AllReduce(tensor, ReduceOp.Sum);
-        tensor.data<double>().CopyTo(values);
+        using var host = OnCpu(tensor);
+        host.data<double>().CopyTo(values);
     }
 
     /// <summary>
@@ -131,9 +133,10 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
     /// </summary>
     public void OnEpochEnd(nn.Module model, int epoch)
     {
-        using var hash = torch.tensor(new[] { ParameterHash() });
+        using var hash = torch.tensor(new[] { ParameterHash() }, device: _device);
         using var all = _group.AllGather(hash);
-        var hashes = all.data<long>().ToArray();
+        using var host = OnCpu(all);
+        var hashes = host.data<long>().ToArray();
         var diverged = Enumerable.Range(0, hashes.Length).Where(r => hashes[r] != hashes[0]).ToArray();
         if (diverged.Length > 0)
             throw new DistributedException(
@@ -169,6 +172,9 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
             _parameters[i].grad = _gradientViews[i];
         }
     }
+
+    /// <summary>The tensor's values readable on the host: a copy from the GPU, or (on the CPU) a second handle to the same tensor.</summary>
+    private static Tensor OnCpu(Tensor tensor) => tensor.device_type == DeviceType.CPU ? tensor.alias() : tensor.cpu();
 
     private static unsafe bool SameMemory(Tensor a, Tensor b) => TensorMemory.Address(a) == TensorMemory.Address(b);
 

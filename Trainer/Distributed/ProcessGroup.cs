@@ -22,6 +22,9 @@ public abstract class ProcessGroup : IDisposable
 
     public abstract Backend Backend { get; }
 
+    /// <summary>Where the tensors of this group's collectives must live: the CPU, or (NCCL) this rank's GPU.</summary>
+    public virtual torch.Device Device => torch.CPU;
+
     /// <summary>Reduces <paramref name="tensor"/> across all ranks in place; every rank ends with bit-identical values.</summary>
     public abstract void AllReduce(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum);
 

@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Trainer.Distributed.Store;
+using Trainer.Runtime;
 
 namespace Trainer.Distributed;
 
@@ -70,9 +71,7 @@ public static class Rendezvous
                 if (masterAddresses.Length == 0)
                     throw new ContractException($"MASTER_ADDR='{contract.MasterAddr}' resolves to no address; set MASTER_ADDR to rank 0's host name or IP address.");
                 advertise = masterAddresses.FirstOrDefault(address => address.AddressFamily == AddressFamily.InterNetwork) ?? masterAddresses[0];
-                var bind = masterAddresses.All(IPAddress.IsLoopback)
-                    ? masterAddresses.Any(address => address.AddressFamily == AddressFamily.InterNetwork) ? IPAddress.Loopback : IPAddress.IPv6Loopback
-                    : Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any;
+                var bind = StoreBindAddress(masterAddresses);
                 try
                 {
                     server = StoreServer.Start(bind, contract.MasterPort, new StoreServerOptions { Secret = contract.RunSecret }, logger);
@@ -145,6 +144,16 @@ public static class Rendezvous
         }
     }
 
+    /// <summary>
+    /// Where rank 0's store listens, given what MASTER_ADDR resolves to: a loopback name or address (all ranks on this
+    /// machine) keeps it on that very loopback address, e.g. 127.0.1.1, which Debian maps the host name to; anything
+    /// else means ranks on other machines, so every interface.
+    /// </summary>
+    internal static IPAddress StoreBindAddress(IReadOnlyList<IPAddress> masterAddresses) =>
+        masterAddresses.All(IPAddress.IsLoopback)
+            ? masterAddresses.FirstOrDefault(address => address.AddressFamily == AddressFamily.InterNetwork) ?? masterAddresses[0]
+            : Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any;
+
     /// <summary>Adds one to <paramref name="counter"/> and marks the count reached, so "n have passed" is a key to wait for.</summary>
     internal static async Task CountAsync(IStore store, string counter, CancellationToken cancellationToken)
     {
@@ -216,15 +225,15 @@ public static class Rendezvous
             await server.DisposeAsync();
     }
 
-    private sealed record RankInfo(int WorldSize, string RunId, string Process)
+    internal sealed record RankInfo(int WorldSize, string RunId, string Process)
     {
-        public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this);
+        public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, TrainerJson.Default.RankInfo);
 
         public static RankInfo Parse(byte[] bytes)
         {
             try
             {
-                return JsonSerializer.Deserialize<RankInfo>(bytes) ?? throw new JsonException("null");
+                return JsonSerializer.Deserialize(bytes, TrainerJson.Default.RankInfo) ?? throw new JsonException("null");
             }
             catch (JsonException)
             {

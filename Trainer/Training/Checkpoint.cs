@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
+using Trainer.Runtime;
 
 namespace Trainer.Training;
 
@@ -11,6 +12,8 @@ namespace Trainer.Training;
 /// Layout: "DDPCKPT1", format version (int32), payload length (int64), SHA-256 of the payload (32 bytes),
 /// payload. Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
 /// old file, so a crash never leaves a half-written checkpoint; loads verify length and checksum first.
+/// Tensors are stored without their device (TorchSharp writes a GPU tensor through a CPU copy and loads into the
+/// tensor where it lives), so a checkpoint made on a GPU resumes on the CPU and the other way round.
 /// </summary>
 internal static class Checkpoint
 {
@@ -26,7 +29,7 @@ internal static class Checkpoint
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
         {
             var info = new CheckpointInfo(learner.Epoch, learner.Step, learner.TrainLoss.Count, learner.TrainLoss.MovingAverage, recipe, DateTimeOffset.UtcNow);
-            writer.Write(JsonSerializer.Serialize(info));
+            writer.Write(JsonSerializer.Serialize(info, TrainerJson.Default.CheckpointInfo));
             learner.Model.save(writer);
             learner.Optimizer.save_state_dict(writer);
             using var rng = torch.get_rng_state();
@@ -116,7 +119,7 @@ internal static class Checkpoint
     }
 
     private static CheckpointInfo ReadInfo(BinaryReader reader, string path) =>
-        JsonSerializer.Deserialize<CheckpointInfo>(reader.ReadString())
+        JsonSerializer.Deserialize(reader.ReadString(), TrainerJson.Default.CheckpointInfo)
         ?? throw new InvalidDataException($"{path}: corrupt metadata.");
 }
 

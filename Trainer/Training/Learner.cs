@@ -19,6 +19,7 @@ internal sealed class Learner : IDisposable
     public const double Eps = 1e-8;
 
     private readonly List<ILearnerCallback> _callbacks;
+    private readonly bool _onCpu;
     private volatile bool _stopRequested;
 
     public Learner(nn.Module<Tensor, Tensor> model, DataLoader train, DataLoader valid, IEnumerable<ILearnerCallback>? callbacks = null, IDataParallel? parallel = null)
@@ -27,6 +28,8 @@ internal sealed class Learner : IDisposable
         Train = train;
         Valid = valid;
         Parallel = parallel ?? SingleProcess.Instance;
+        Device = model.parameters().FirstOrDefault()?.device ?? CPU;
+        _onCpu = Device.type == DeviceType.CPU;
         _callbacks = [.. callbacks ?? []];
         // fastai v1's default opt_func: partial(optim.Adam, betas=(0.9, 0.99)) with eps 1e-8; its true_wd step
         // p.mul_(1 - lr·wd) before the Adam update is exactly AdamW's, so TorchSharp's AdamW is the same optimizer.
@@ -39,6 +42,9 @@ internal sealed class Learner : IDisposable
     public IDataParallel Parallel { get; internal set; }
     public AdamW Optimizer { get; }
     public IList<ILearnerCallback> Callbacks => _callbacks;
+
+    /// <summary>Where the model lives (move it before creating the learner); batches are copied there.</summary>
+    public Device Device { get; }
 
     public bool IsMain => Parallel.IsMain;
 
@@ -138,9 +144,9 @@ internal sealed class Learner : IDisposable
                 using (NewDisposeScope())
                 {
                     if (batch.RealCount == 0) continue;
-                    var input = torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]);
+                    var input = OnDevice(torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]));
                     var output = Model.forward(input).narrow(0, 0, batch.RealCount);
-                    var target = torch.tensor(batch.Labels).narrow(0, 0, batch.RealCount);
+                    var target = OnDevice(torch.tensor(batch.Labels)).narrow(0, 0, batch.RealCount);
                     sums[0] += nn.functional.cross_entropy(output, target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
                     sums[1] += output.argmax(1).eq(target).sum().item<long>();
                     sums[2] += batch.RealCount;
@@ -163,8 +169,8 @@ internal sealed class Learner : IDisposable
             group.Betas = (mom, Beta2);
             group.Options.weight_decay = wd;
         }
-        var input = torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]);
-        var target = torch.tensor(batch.Labels);
+        var input = OnDevice(torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]));
+        var target = OnDevice(torch.tensor(batch.Labels));
         Parallel.BeforeForward(Model);
         var loss = nn.functional.cross_entropy(Model.forward(input), target);
         Optimizer.zero_grad();
@@ -173,6 +179,9 @@ internal sealed class Learner : IDisposable
         Optimizer.step();
         return loss.item<float>();
     }
+
+    /// <summary>A batch tensor where the model is: on the CPU the tensor itself (no copy), on a GPU its copy there.</summary>
+    private Tensor OnDevice(Tensor tensor) => _onCpu ? tensor : tensor.to(Device);
 
     private void Each(Action<ILearnerCallback> call)
     {

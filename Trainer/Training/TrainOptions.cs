@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Trainer.Runtime;
 
 namespace Trainer.Training;
 
@@ -32,6 +33,8 @@ internal sealed record TrainOptions
     public bool Resume { get; init; }
     public required int Threads { get; init; }
     public required int LogEvery { get; init; }
+    /// <summary>auto, cpu or cuda (<see cref="TrainingDevice"/>); not part of the recipe: a checkpoint resumes on any device.</summary>
+    public string Device { get; init; } = TrainingDevice.Auto;
 
     /// <summary>One line per bad value, naming the option and the fix; empty when all is well.</summary>
     public IReadOnlyList<string> Validate()
@@ -53,6 +56,7 @@ internal sealed record TrainOptions
         Check(LimitValid is null or >= 1, $"--limit-valid {LimitValid}: must be 1 or more (or leave it out for all images).");
         Check(Threads >= 1, $"--threads {Threads}: must be 1 or more.");
         Check(LogEvery >= 1, $"--log-every {LogEvery}: must be 1 or more.");
+        Check(TrainingDevice.Choices.Contains(Device), $"--device {Device}: unknown; use one of {string.Join(", ", TrainingDevice.Choices)}.");
         Check(!string.IsNullOrWhiteSpace(Output), "--output: give a folder for checkpoints and summary.json.");
         if (Dataset == Folder)
             Check(Data is not null, "--dataset folder needs --data PATH: a folder with train/<class>/*.png and test/<class>/*.png.");
@@ -71,13 +75,13 @@ internal sealed record TrainOptions
     {
         ["epochs"] = Epochs, ["lr"] = Lr, ["wd"] = Wd, ["bs"] = Bs, ["div-factor"] = DivFactor, ["pct-start"] = PctStart,
         ["dataset"] = Dataset, ["width"] = Width, ["limit-train"] = LimitTrain, ["limit-valid"] = LimitValid, ["seed"] = Seed,
-    });
+    }, TrainerJson.Default.DictionaryStringObject);
 
     /// <summary>The first option whose value differs from <paramref name="savedRecipe"/>, as "--name ours (saved theirs)"; null when they agree.</summary>
     public string? RecipeDifference(string savedRecipe)
     {
-        var saved = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(savedRecipe) ?? [];
-        var ours = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(Recipe())!;
+        var saved = JsonSerializer.Deserialize(savedRecipe, TrainerJson.Default.DictionaryStringJsonElement) ?? [];
+        var ours = JsonSerializer.Deserialize(Recipe(), TrainerJson.Default.DictionaryStringJsonElement)!;
         foreach (var (name, value) in ours)
         {
             var theirs = saved.TryGetValue(name, out var t) ? t.GetRawText() : "(none)";

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Trainer.Runtime;
 
 namespace Trainer.Training;
 
@@ -30,23 +31,16 @@ internal sealed record TrainingSummary(
 {
     public const string FileName = "summary.json";
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
     /// <summary>Writes atomically (temporary file, then rename).</summary>
     public void Write(string path)
     {
         var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(this, Json));
+        File.WriteAllText(temporary, JsonSerializer.Serialize(this, SummaryJson.Default.TrainingSummary));
         File.Move(temporary, path, overwrite: true);
     }
 
     public static TrainingSummary Read(string path) =>
-        JsonSerializer.Deserialize<TrainingSummary>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path}: empty summary.");
+        JsonSerializer.Deserialize(File.ReadAllText(path), SummaryJson.Default.TrainingSummary) ?? throw new InvalidDataException($"{path}: empty summary.");
 }
 
 internal sealed record EpochSummary(int Epoch, double TrainLoss, double ValidLoss, double Accuracy, double ImagesPerSecond, double Seconds);

@@ -38,7 +38,7 @@ internal static class NcclAvailability
             cuda = false;
         }
         if (!cuda)
-            missing.Add("CUDA is not available to TorchSharp (no NVIDIA GPU or driver, or the CPU-only libtorch-cpu-linux-x64 package is referenced; reference a libtorch-cuda-12 package on GPU machines)");
+            missing.Add("CUDA is not available to TorchSharp (no NVIDIA GPU or driver, or the CPU-only libtorch-cpu-linux-x64 package is referenced; build with -p:TorchBackend=cuda on GPU machines)");
         if (!CanLoad(Interop.Cuda.Library))
             missing.Add($"{Interop.Cuda.Library} (the CUDA 12 runtime) cannot be loaded (install the CUDA 12 runtime or add its lib folder to LD_LIBRARY_PATH)");
         if (!CanLoad(Interop.Nccl.Library))

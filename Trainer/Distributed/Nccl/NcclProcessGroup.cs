@@ -38,6 +38,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
     public override int Rank { get; }
     public override int WorldSize { get; }
     public override Backend Backend => Backend.Nccl;
+    public override torch.Device Device => new(DeviceType.CUDA, device);
 
     public static async Task<ProcessGroup> ConnectAsync(ProcessGroupOptions options, IStore store, int rank, int worldSize, CancellationToken cancellationToken)
     {

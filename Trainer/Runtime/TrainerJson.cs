@@ -1,0 +1,25 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Trainer.Distributed;
+using Trainer.Training;
+
+namespace Trainer.Runtime;
+
+/// <summary>
+/// Source-generated JSON for everything the trainer writes or reads with default options: it works in a trimmed
+/// publish, where reflection-based System.Text.Json is off. The recipe's values are boxed int, double, string or null.
+/// </summary>
+[JsonSerializable(typeof(CheckpointInfo))]
+[JsonSerializable(typeof(Rendezvous.RankInfo))]
+[JsonSerializable(typeof(Dictionary<string, object?>))]
+[JsonSerializable(typeof(Dictionary<string, JsonElement>))]
+[JsonSerializable(typeof(int))]
+[JsonSerializable(typeof(double))]
+[JsonSerializable(typeof(string))]
+internal sealed partial class TrainerJson : JsonSerializerContext;
+
+/// <summary>summary.json: snake_case names, indented, NaN and infinities written as such (a diverged loss is NaN).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true,
+    NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(TrainingSummary))]
+internal sealed partial class SummaryJson : JsonSerializerContext;
