@@ -229,7 +229,8 @@ internal static class TrainCommand
         }
         learner.Callbacks.Add(new SaveCheckpointCallback(learner, checkpointPath, options.Recipe()));
         learner.Callbacks.Add(new RunControlCallback(learner, options.Output, options.Recipe(), logger));
-        await using var observability = RunObservability.Attach(learner, options, data, contract, services, logger);
+        await using var observability = RunObservability.Attach(learner, options, data, contract,
+            world is null ? "single process" : world.Group.Backend.ToString().ToLowerInvariant(), services, logger);
 
         FitResult Fit() => learner.FitOneCycle(options.Epochs, options.Lr, options.Wd, options.DivFactor, options.PctStart, cancellationToken: cancellationToken);
         FitResult fit;

@@ -4,6 +4,8 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Instrumentation.Http;
 
 namespace Trainer.Telemetry;
 
@@ -20,6 +22,7 @@ internal sealed class DashboardReporter : IAsyncDisposable
     public const string ClientName = "trainer-dashboard";
     public const int DefaultCapacity = 4096;
     private const int MaxPointsPerPost = 2000;
+    private const string ReportsPath = "/reports";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -40,7 +43,7 @@ internal sealed class DashboardReporter : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _client = client;
-        _path = $"api/runs/{Uri.EscapeDataString(runId)}/ranks/{rank}/reports";
+        _path = $"api/runs/{Uri.EscapeDataString(runId)}/ranks/{rank}{ReportsPath}";
         _interval = interval ?? TimeSpan.FromMilliseconds(500);
         _requestTimeout = requestTimeout ?? TimeSpan.FromSeconds(5);
         _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -68,6 +71,14 @@ internal sealed class DashboardReporter : IAsyncDisposable
         builder.Services.AddHttpClient(ClientName, client => client.BaseAddress = new Uri($"http://{ServiceName}"))
             .RemoveAllResilienceHandlers();
 #pragma warning restore EXTEXP0001
+        // Two posts a second per rank: neither a log line nor a trace each (failures still log as warnings).
+        builder.Logging.AddFilter($"System.Net.Http.HttpClient.{ClientName}", LogLevel.Warning);
+        builder.Services.Configure<HttpClientTraceInstrumentationOptions>(options =>
+        {
+            var previous = options.FilterHttpRequestMessage;
+            options.FilterHttpRequestMessage = request =>
+                request.RequestUri?.AbsolutePath.EndsWith(ReportsPath, StringComparison.Ordinal) != true && (previous?.Invoke(request) ?? true);
+        });
     }
 
     public static bool IsConfigured(IConfiguration configuration) => configuration.GetSection($"services:{ServiceName}").Exists();

@@ -26,13 +26,13 @@ internal sealed class RunObservability : IAsyncDisposable
         _dashboard = dashboard;
     }
 
-    public static RunObservability Attach(Learner learner, TrainOptions options, DataBunch data, DistributedContract contract,
+    public static RunObservability Attach(Learner learner, TrainOptions options, DataBunch data, DistributedContract contract, string backend,
         IServiceProvider services, ILogger logger)
     {
         learner.Callbacks.Add(new TelemetryCallback(learner, contract.RunId, logger));
         var reporter = DashboardReporter.Create(services, contract.RunId, contract.Rank);
         if (reporter is null) return new RunObservability(null, null);
-        reporter.Start(new RankStart(contract.WorldSize, contract.LocalRank, DateTimeOffset.UtcNow, Hardware(options, learner), Config(options, data, learner)));
+        reporter.Start(new RankStart(contract.WorldSize, contract.LocalRank, DateTimeOffset.UtcNow, Hardware(options, learner, backend), Config(options, data, learner)));
         var dashboard = new DashboardCallback(learner, reporter);
         learner.Callbacks.Add(dashboard);
         logger.LogInformation("Reporting to the training Dashboard as rank {Rank} of run {RunId}", contract.Rank, contract.RunId);
@@ -51,12 +51,11 @@ internal sealed class RunObservability : IAsyncDisposable
         await _reporter.DisposeAsync();
     }
 
-    private static HardwareInfo Hardware(TrainOptions options, Learner learner)
+    private static HardwareInfo Hardware(TrainOptions options, Learner learner, string backend)
     {
         var gpu = GpuMemory.Describe();
         var device = learner.Model.parameters().FirstOrDefault()?.device.ToString() ?? "cpu";
         if (gpu is { } g && device.StartsWith("cuda", StringComparison.Ordinal)) device += $" ({g.Name})";
-        var backend = learner.Parallel is DistributedDataParallel ? (Environment.GetEnvironmentVariable(DistributedWorld.BackendVariable) ?? "auto") : "single process";
         return new HardwareInfo(Environment.MachineName, RuntimeInformation.OSDescription, Environment.ProcessorCount, options.Threads,
             GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, device, gpu?.TotalBytes, Environment.ProcessId, backend,
             $"{RuntimeInformation.FrameworkDescription}, TorchSharp {typeof(torch).Assembly.GetName().Version}");
