@@ -205,7 +205,7 @@ public sealed class RunStore
         var text = summary.Status switch
         {
             "running" when epochs == 0 => "starting",
-            "running" => $"epoch {Math.Min(epoch, epochs)}/{epochs} · {fraction:P0}" + (eta is { } e ? $" · ETA {FormatDuration(e)}" : ""),
+            "running" => $"epoch {Math.Min(epoch, epochs)}/{epochs} · {fraction * 100:F0}%" + (eta is { } e ? $" · ETA {FormatDuration(e)}" : ""),
             "finished" or "stopped" => $"{summary.Status} · {summary.EpochsDone}/{epochs} epochs" + (summary.Accuracy is { } a ? $" · accuracy {a:F4}" : ""),
             _ => summary.Status,
         };
