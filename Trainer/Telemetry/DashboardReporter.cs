@@ -32,6 +32,7 @@ internal sealed class DashboardReporter : IAsyncDisposable
     private readonly TimeSpan _requestTimeout;
     private readonly Channel<object> _queue;
     private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _completing = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _loop;
     private RankStart? _start;
     private FitInfo? _fit;
@@ -110,6 +111,7 @@ internal sealed class DashboardReporter : IAsyncDisposable
     public async Task CompleteAsync(TimeSpan timeout)
     {
         _queue.Writer.TryComplete();
+        _completing.TrySetResult();
         if (await Task.WhenAny(_loop, Task.Delay(timeout)) != _loop)
             await _stop.CancelAsync();
         await _loop;
@@ -148,12 +150,11 @@ internal sealed class DashboardReporter : IAsyncDisposable
         CountDropped(left);
     }
 
-    /// <summary>Waits out the interval, unless the queue was completed meanwhile (then the rest goes at once).</summary>
+    /// <summary>Waits out the interval or back-off, unless the reporter is completing (then what is left goes at once).</summary>
     private async Task WaitOrCompleted(TimeSpan delay)
     {
-        var completion = _queue.Reader.Completion;
-        if (completion.IsCompleted) return;
-        await Task.WhenAny(Task.Delay(delay, _stop.Token), completion);
+        if (_completing.Task.IsCompleted) return;
+        await Task.WhenAny(Task.Delay(delay, _stop.Token), _completing.Task);
         _stop.Token.ThrowIfCancellationRequested();
     }
 

@@ -15,7 +15,10 @@ internal static class TrainerTelemetry
     public const string Name = "Trainer";
 
     /// <summary>Only every Nth optimizer step gets a span (with its phases as children): spans are cheap, not free.</summary>
-    public const int StepSampleEvery = 20;
+    public const int DefaultStepSampleEvery = 20;
+
+    /// <summary><see cref="DefaultStepSampleEvery"/>; tests lower it to see sampled steps in a short fit.</summary>
+    internal static int StepSampleEvery { get; set; } = DefaultStepSampleEvery;
 
     public static class Spans
     {

@@ -10,15 +10,15 @@ namespace Trainer.Training;
 /// all-reduce at each epoch's end) so every replica stops after the same epoch, even where the file is visible to
 /// only some of them.
 /// </summary>
-internal sealed class RunControlCallback(Learner learner, string output, string recipe, ILogger logger) : ILearnerCallback
+internal sealed class RunControlCallback(Learner learner, string output, string recipe, ILogger logger, TimeSpan? pollInterval = null) : ILearnerCallback
 {
     public const string FolderName = "control";
     public const string SaveCheckpointRequest = "save-checkpoint";
     public const string StopAfterEpochRequest = "stop-after-epoch";
-    private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
     private readonly DateTime _startedUtc = DateTime.UtcNow.AddSeconds(-1);
     private readonly string _folder = Path.Combine(output, FolderName);
+    private readonly TimeSpan _pollInterval = pollInterval ?? TimeSpan.FromSeconds(1); // a stat() a second is free; every step would be too
     private DateTime _nextPoll;
     private DateTime _lastSave;
 
@@ -30,7 +30,7 @@ internal sealed class RunControlCallback(Learner learner, string output, string 
         if (!learner.IsMain) return; // the replicas are identical: rank 0's copy is the model
         var now = DateTime.UtcNow;
         if (now < _nextPoll) return;
-        _nextPoll = now + PollInterval;
+        _nextPoll = now + _pollInterval;
         if (Requested(SaveCheckpointRequest) is not { } requested || requested <= _lastSave) return;
         _lastSave = requested;
         var path = Path.Combine(output, SnapshotFileName(batch.Step));
