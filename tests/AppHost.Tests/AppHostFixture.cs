@@ -30,6 +30,10 @@ public sealed class AppHostRun : IAsyncDisposable
 
     public ResourceNotificationService Notifications => _app.Services.GetRequiredService<ResourceNotificationService>();
 
+    public IServiceProvider Services => _app.Services;
+
+    public Uri GetEndpoint(string resourceName, string endpointName) => _app.GetEndpoint(resourceName, endpointName);
+
     public IReadOnlyList<string> Logs(string resourceName) =>
         _logs.TryGetValue(resourceName, out var lines) ? lines.ToArray() : [];
 
