@@ -20,10 +20,13 @@ internal sealed class RunObservability : IAsyncDisposable
     private readonly DashboardCallback? _dashboard;
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
 
-    private RunObservability(DashboardReporter? reporter, DashboardCallback? dashboard)
+    private readonly ILogger _logger;
+
+    private RunObservability(DashboardReporter? reporter, DashboardCallback? dashboard, ILogger logger)
     {
         _reporter = reporter;
         _dashboard = dashboard;
+        _logger = logger;
     }
 
     public static RunObservability Attach(Learner learner, TrainOptions options, DataBunch data, DistributedContract contract, string backend,
@@ -31,12 +34,12 @@ internal sealed class RunObservability : IAsyncDisposable
     {
         learner.Callbacks.Add(new TelemetryCallback(learner, contract.RunId, logger));
         var reporter = DashboardReporter.Create(services, contract.RunId, contract.Rank);
-        if (reporter is null) return new RunObservability(null, null);
+        if (reporter is null) return new RunObservability(null, null, logger);
         reporter.Start(new RankStart(contract.WorldSize, contract.LocalRank, DateTimeOffset.UtcNow, Hardware(options, learner, backend), Config(options, data, learner)));
         var dashboard = new DashboardCallback(learner, reporter);
         learner.Callbacks.Add(dashboard);
         logger.LogInformation("Reporting to the training Dashboard as rank {Rank} of run {RunId}", contract.Rank, contract.RunId);
-        return new RunObservability(reporter, dashboard);
+        return new RunObservability(reporter, dashboard, logger);
     }
 
     /// <summary>Points this rank could not deliver to the Dashboard (0 without one).</summary>
@@ -49,6 +52,9 @@ internal sealed class RunObservability : IAsyncDisposable
             _reporter.Add(new RankEnd("failed", 0, null, 0, (DateTimeOffset.UtcNow - _started).TotalSeconds, "the trainer stopped with an error; see its log", DateTimeOffset.UtcNow));
         await _reporter.CompleteAsync(FlushTimeout);
         await _reporter.DisposeAsync();
+        if (_reporter.Dropped > 0)
+            _logger.LogWarning("The training Dashboard missed {Dropped} of {Total} points from this rank (it was down, slow or refusing); training was not affected",
+                _reporter.Dropped, _reporter.Dropped + _reporter.Sent);
     }
 
     private static HardwareInfo Hardware(TrainOptions options, Learner learner, string backend)
