@@ -35,10 +35,11 @@ export function lineChart(container, title, series, options = {}) {
     line(svg, left, y, width - right, y, "grid");
     text(svg, left - 6, y + 4, format(options.logY ? 10 ** v : v), "end");
   }
-  for (let i = 0; i <= 4; i++) {
-    const v = x0 + (x1 - x0) * i / 4;
-    text(svg, px(v), height - 8, formatNumber(x1 - x0 >= 8 ? Math.round(v) : v), i === 0 ? "start" : i === 4 ? "end" : "middle");
-  }
+  // Steps and epochs are whole numbers: a short axis gets a tick per number, a long one five rounded ticks.
+  const whole = xs.every(Number.isInteger) && x1 - x0 <= 8;
+  const ticks = whole ? Array.from({ length: x1 - x0 + 1 }, (_, i) => x0 + i) : [0, 1, 2, 3, 4].map(i => x0 + (x1 - x0) * i / 4);
+  ticks.forEach((v, i) => text(svg, px(v), height - 8, formatNumber(x1 - x0 >= 8 ? Math.round(v) : v),
+    i === 0 ? "start" : i === ticks.length - 1 ? "end" : "middle"));
   if (options.xLabel) h3.append(Object.assign(document.createElement("span"), { className: "muted", textContent: ` by ${options.xLabel}` }));
   for (const s of series) {
     const d = [];
