@@ -36,10 +36,10 @@ async function load() {
 
   const main = r => r.ranks.find(k => k.rank === 0) ?? r.ranks[0];
   const series = pick => runs.filter(main).map((r, i) => ({ name: r.summary.runId, color: palette[i % palette.length], ...pick(main(r)) }));
-  lineChart(document.getElementById("chart-loss"), "Training loss (smoothed) by step", series(k => ({ xs: k.steps.step, ys: k.steps.smoothLoss })), { xLabel: "step" });
-  lineChart(document.getElementById("chart-accuracy"), "Validation accuracy by epoch", series(k => ({ xs: k.epochs.map(e => e.epoch), ys: k.epochs.map(e => e.accuracy) })), { xLabel: "epoch" });
-  lineChart(document.getElementById("chart-throughput"), "Images/s of rank 0 by step", series(k => ({ xs: k.steps.step, ys: k.steps.imagesPerSecond })), { xLabel: "step", yMin: 0 });
-  lineChart(document.getElementById("chart-lr"), "Learning rate by step", series(k => ({ xs: k.steps.step, ys: k.steps.learningRate })), { xLabel: "step" });
+  lineChart(document.getElementById("chart-loss"), "Training loss (smoothed)", series(k => ({ xs: k.steps.step, ys: k.steps.smoothLoss })), { xLabel: "step" });
+  lineChart(document.getElementById("chart-accuracy"), "Validation accuracy", series(k => ({ xs: k.epochs.map(e => e.epoch), ys: k.epochs.map(e => e.accuracy) })), { xLabel: "epoch" });
+  lineChart(document.getElementById("chart-throughput"), "Images/s of rank 0", series(k => ({ xs: k.steps.step, ys: k.steps.imagesPerSecond })), { xLabel: "step", yMin: 0 });
+  lineChart(document.getElementById("chart-lr"), "Learning rate", series(k => ({ xs: k.steps.step, ys: k.steps.learningRate })), { xLabel: "step" });
 }
 
 load();
