@@ -8,6 +8,7 @@ using Trainer.Distributed;
 using Trainer.Distributed.Store;
 using Trainer.Models;
 using Trainer.Runtime;
+using Trainer.Telemetry;
 using Trainer.Training;
 
 namespace Trainer.Commands;
@@ -126,13 +127,16 @@ internal static class TrainCommand
         using var host = TrainerHost.Create();
         await host.StartAsync(cancellationToken);
         var logger = host.Logger("Trainer.Train");
+        TrainerTelemetry.SetIdentity(contract);
+        using var runSpan = TrainerTelemetry.StartRun(contract, "train");
+        using var logScope = logger.BeginScope(TrainerTelemetry.Identity);
         DistributedWorld? world = null;
         var exitCode = 1;
         try
         {
             if (contract.WorldSize > 1)
                 world = await DistributedWorld.InitAsync(contract, rendezvous, groupOptions, logger, cancellationToken);
-            exitCode = await TrainAsync(options, device, world, output, logger, cancellationToken);
+            exitCode = await TrainAsync(options, device, world, contract, host.Services, output, logger, cancellationToken);
             return exitCode;
         }
         catch (ContractException e)
@@ -148,6 +152,7 @@ internal static class TrainCommand
         }
         finally
         {
+            runSpan?.SetTag("process.exit.code", exitCode).SetStatus(exitCode is 0 or Interrupted ? ActivityStatusCode.Ok : ActivityStatusCode.Error);
             if (world is not null)
             {
                 if (exitCode == 0) await world.DisposeAsync();
@@ -157,7 +162,8 @@ internal static class TrainCommand
         }
     }
 
-    private static async Task<int> TrainAsync(TrainOptions options, torch.Device device, DistributedWorld? world, TextWriter output, ILogger logger, CancellationToken cancellationToken)
+    private static async Task<int> TrainAsync(TrainOptions options, torch.Device device, DistributedWorld? world, DistributedContract contract, IServiceProvider services,
+        TextWriter output, ILogger logger, CancellationToken cancellationToken)
     {
         var interactive = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         var watch = Stopwatch.StartNew();
@@ -230,6 +236,9 @@ internal static class TrainCommand
             output.WriteLine($"--resume: no checkpoint at {checkpointPath} yet; starting from scratch");
         }
         learner.Callbacks.Add(new SaveCheckpointCallback(learner, checkpointPath, options.Recipe()));
+        learner.Callbacks.Add(new RunControlCallback(learner, options.Output, options.Recipe(), logger));
+        await using var observability = RunObservability.Attach(learner, options, data, contract,
+            world is null ? "single process" : world.Group.Backend.ToString().ToLowerInvariant(), services, logger);
 
         FitResult Fit() => learner.FitOneCycle(options.Epochs, options.Lr, options.Wd, options.DivFactor, options.PctStart, cancellationToken: cancellationToken);
         FitResult fit;

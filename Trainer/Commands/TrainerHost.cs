@@ -19,6 +19,7 @@ internal static class TrainerHost
         configuration.AddInMemoryCollection([new("hostBuilder:reloadConfigOnChange", "false")]);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Configuration = configuration });
         builder.AddServiceDefaults();
+        Telemetry.DashboardReporter.AddClient(builder);
         builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Services.Configure<ConsoleLifetimeOptions>(lifetime => lifetime.SuppressStatusMessages = true);
         return builder.Build();

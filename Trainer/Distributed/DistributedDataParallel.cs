@@ -109,6 +109,8 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
     {
         if (_noSync > 0) return;
         AttachGradients();
+        using var span = Telemetry.TrainerTelemetry.StartPhase(Telemetry.TrainerTelemetry.Spans.AllReduce)?
+            .SetTag(Telemetry.TrainerTelemetry.Tags.AllReduceBytes, GradientBytes).SetTag(Telemetry.TrainerTelemetry.Tags.AllReduceBuckets, _buckets.Length);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         for (var b = 0; b < _buckets.Length; b++)
         {

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using TorchSharp;
 using Trainer.Runtime;
+using Trainer.Telemetry;
 
 namespace Trainer.Training;
 
@@ -25,6 +26,8 @@ internal static class Checkpoint
     /// <summary>Saves <paramref name="learner"/>'s state with <paramref name="recipe"/> (JSON of the options that shape the run).</summary>
     public static void Save(string path, Learner learner, string recipe)
     {
+        using var span = TrainerTelemetry.Source.StartActivity(TrainerTelemetry.Spans.Checkpoint)?.SetTag(TrainerTelemetry.Tags.CheckpointPath, path);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var payload = new MemoryStream();
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
         {
@@ -56,6 +59,8 @@ internal static class Checkpoint
                 file.Flush(flushToDisk: true);
             }
             File.Move(temporary, path, overwrite: true);
+            span?.SetTag(TrainerTelemetry.Tags.CheckpointBytes, HeaderSize + body.Length);
+            TrainerTelemetry.CheckpointDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, TrainerTelemetry.Identity);
         }
         finally
         {

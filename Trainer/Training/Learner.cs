@@ -3,6 +3,7 @@ using TorchSharp;
 using AdamW = TorchSharp.Modules.AdamW;
 using DataLoader = Trainer.Data.DataLoader;
 using Trainer.Data;
+using Trainer.Telemetry;
 using static TorchSharp.torch;
 
 namespace Trainer.Training;
@@ -98,6 +99,7 @@ internal sealed class Learner : IDisposable
             var batchWatch = Stopwatch.StartNew();
             foreach (var batch in Train.GetBatches(epoch))
             {
+                using var stepSpan = TrainerTelemetry.StartStep(Step, epoch, batch.Index, Train.LastWait);
                 var lr = schedule.LearningRate(Step);
                 var mom = schedule.Momentum(Step);
                 var loss = TrainBatch(batch, lr, mom, wd);
@@ -134,6 +136,7 @@ internal sealed class Learner : IDisposable
     /// <summary>Validation loss and accuracy, summed over the ranks' real samples before dividing.</summary>
     public ValidationResult Validate(int epoch)
     {
+        using var span = TrainerTelemetry.Source.StartActivity(TrainerTelemetry.Spans.Validation)?.SetTag(TrainerTelemetry.Tags.Epoch, epoch);
         Model.eval();
         Span<double> sums = stackalloc double[3]; // loss sum, correct, samples
         using (no_grad())
@@ -171,12 +174,19 @@ internal sealed class Learner : IDisposable
         }
         var input = OnDevice(torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]));
         var target = OnDevice(torch.tensor(batch.Labels));
-        Parallel.BeforeForward(Model);
-        var loss = nn.functional.cross_entropy(Model.forward(input), target);
-        Optimizer.zero_grad();
-        loss.backward();
+        // Phase spans exist only inside a sampled step's span (see TrainerTelemetry.StartStep); otherwise StartPhase is null.
+        using (Parallel.WorldSize > 1 ? TrainerTelemetry.StartPhase(TrainerTelemetry.Spans.BroadcastBuffers) : null)
+            Parallel.BeforeForward(Model);
+        Tensor loss;
+        using (TrainerTelemetry.StartPhase(TrainerTelemetry.Spans.ForwardBackward))
+        {
+            loss = nn.functional.cross_entropy(Model.forward(input), target);
+            Optimizer.zero_grad();
+            loss.backward();
+        }
         Parallel.AfterBackward(Model);
-        Optimizer.step();
+        using (TrainerTelemetry.StartPhase(TrainerTelemetry.Spans.OptimizerStep))
+            Optimizer.step();
         return loss.item<float>();
     }
 

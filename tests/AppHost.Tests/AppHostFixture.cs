@@ -11,24 +11,36 @@ public sealed class AppHostRun : IAsyncDisposable
     readonly DistributedApplication _app;
     readonly ConcurrentDictionary<string, ConcurrentQueue<string>> _logs = new();
     readonly CancellationTokenSource _stop = new();
+    string? _scratch;
 
     AppHostRun(DistributedApplication app) => _app = app;
 
     public static async Task<AppHostRun> StartAsync(string[] args, CancellationToken cancellationToken)
     {
+        // Keep the tests' runs out of the developer's run history (runs/dashboard.db).
+        string? scratch = null;
+        if (!args.Contains("--DashboardDatabase"))
+        {
+            scratch = Path.Combine(Path.GetTempPath(), $"apphost-tests-{Guid.NewGuid():N}");
+            args = [.. args, "--DashboardDatabase", Path.Combine(scratch, "dashboard.db")];
+        }
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(
             args, (options, _) => options.DisableDashboard = true, cancellationToken);
         // With the dashboard off nothing listens for OTLP, and every process would spend ~15 s at exit flushing to nowhere.
         foreach (var project in builder.Resources.OfType<ProjectResource>())
             builder.CreateResourceBuilder(project).WithEnvironment(context => context.EnvironmentVariables.Remove("OTEL_EXPORTER_OTLP_ENDPOINT"));
         var app = await builder.BuildAsync(cancellationToken);
-        var run = new AppHostRun(app);
+        var run = new AppHostRun(app) { _scratch = scratch };
         run.CollectLogs();
         await app.StartAsync(cancellationToken);
         return run;
     }
 
     public ResourceNotificationService Notifications => _app.Services.GetRequiredService<ResourceNotificationService>();
+
+    public IServiceProvider Services => _app.Services;
+
+    public Uri GetEndpoint(string resourceName, string endpointName) => _app.GetEndpoint(resourceName, endpointName);
 
     public IReadOnlyList<string> Logs(string resourceName) =>
         _logs.TryGetValue(resourceName, out var lines) ? lines.ToArray() : [];
@@ -74,6 +86,7 @@ public sealed class AppHostRun : IAsyncDisposable
         await _stop.CancelAsync();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (_scratch is not null && Directory.Exists(_scratch)) Directory.Delete(_scratch, recursive: true);
         _stop.Dispose();
     }
 }
