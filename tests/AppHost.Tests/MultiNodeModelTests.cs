@@ -12,7 +12,7 @@ public class MultiNodeModelTests
     private static async Task<IReadOnlyList<ProjectResource>> TrainersAsync(string[] args)
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(args);
-        return [.. builder.Resources.OfType<ProjectResource>().OrderBy(p => p.Name)];
+        return [.. builder.Resources.OfType<ProjectResource>().Where(p => p.Name.StartsWith("trainer-", StringComparison.Ordinal)).OrderBy(p => p.Name)];
     }
 
     /// <summary>The environment as the app model holds it, before anything runs: strings, parameters and endpoint references.</summary>
