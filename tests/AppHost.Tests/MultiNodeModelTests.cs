@@ -18,7 +18,7 @@ public class MultiNodeModelTests
     /// <summary>The environment as the app model holds it, before anything runs: strings, parameters and endpoint references.</summary>
     private static async Task<Dictionary<string, object>> EnvironmentAsync(ProjectResource trainer)
     {
-        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Run));
+        var context = new EnvironmentCallbackContext(new DistributedApplicationExecutionContext(DistributedApplicationOperation.Run), trainer, []);
         foreach (var callback in trainer.Annotations.OfType<EnvironmentCallbackAnnotation>())
             await callback.Callback(context);
         return context.EnvironmentVariables;
