@@ -125,6 +125,7 @@ public sealed class StoreServer : IAsyncDisposable
         try
         {
             tcp.NoDelay = true;
+            StoreProtocol.EnableKeepAlive(tcp.Client);
             var connection = new Connection(tcp.GetStream(), remote, _options.FrameTimeout);
             await HandshakeAsync(connection, closing.Token);
             handshakeDone = true;
