@@ -13,6 +13,12 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
     public const string CpuPreset = "quick";
     public const string GpuPreset = "seed";
 
+    /// <summary>torchrun's default is 0; a run that can resume from its checkpoints is better off trying again.</summary>
+    public const int DefaultMaxRestarts = 3;
+
+    /// <summary>Restarts of the whole group after a failure (the trainer's --max-restarts); 0 = the first failure ends the run.</summary>
+    public int MaxRestarts { get; init; } = DefaultMaxRestarts;
+
     public static TrainerLaunch FromConfiguration(IConfiguration configuration, string repositoryRoot)
     {
         var gpus = CountGpus();
@@ -27,12 +33,13 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
         var output = configuration["Output"] ?? Path.Combine(repositoryRoot, "runs", runId);
         var extraArgs = (configuration["TrainerArgs"] ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var threads = ReadPositive(configuration, "ThreadsPerRank", Math.Max(1, Environment.ProcessorCount / trainers), max: 4096);
-        return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads);
+        var maxRestarts = ReadPositive(configuration, "MaxRestarts", DefaultMaxRestarts, max: 1000, min: 0);
+        return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads) { MaxRestarts = maxRestarts };
     }
 
     /// <summary>The trainer's command line: `train --preset … --dataset … --output …` or `check`, then any TrainerArgs.</summary>
     public IReadOnlyList<string> TrainerArgs => Command == "train"
-        ? ["train", "--preset", Preset, "--dataset", Dataset, "--output", Output, .. ExtraArgs]
+        ? ["train", "--preset", Preset, "--dataset", Dataset, "--output", Output, .. ExtraArgs.Contains("--max-restarts") ? [] : (string[])["--max-restarts", $"{MaxRestarts}"], .. ExtraArgs]
         : [Command, .. ExtraArgs];
 
     public string Describe() =>
@@ -40,12 +47,12 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
         (Command == "train" ? $"(preset {Preset}: {(Gpus > 0 ? $"{Gpus} GPU(s) found" : $"no GPU found, a preset that finishes in minutes on the CPU; --Preset {GpuPreset} runs the seed's recipe")}), " : "") +
         $"{ThreadsPerRank} thread(s) per rank, run {RunId}";
 
-    static int ReadPositive(IConfiguration configuration, string key, int fallback, int max)
+    static int ReadPositive(IConfiguration configuration, string key, int fallback, int max, int min = 1)
     {
         var text = configuration[key];
         if (string.IsNullOrEmpty(text)) return fallback;
-        if (!int.TryParse(text, out var value) || value < 1 || value > max)
-            throw new ArgumentException($"{key} must be a whole number from 1 to {max}, not '{text}'. Example: --{key} 2");
+        if (!int.TryParse(text, out var value) || value < min || value > max)
+            throw new ArgumentException($"{key} must be a whole number from {min} to {max}, not '{text}'. Example: --{key} 2");
         return value;
     }
 

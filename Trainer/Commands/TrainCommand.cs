@@ -42,7 +42,7 @@ internal static class TrainCommand
     private static readonly Option<bool> Resume = new("--resume") { Description = "Continue from the checkpoint in --output if there is one (same recipe required)." };
     private static readonly Option<int> Threads = new("--threads") { Description = $"Torch CPU threads (default: env {ThreadsVariable}, else all cores)." };
     private static readonly Option<int> LogEvery = new("--log-every") { Description = "Without a terminal, print a progress line every N batches." };
-    private static readonly Option<int> MaxRestarts = new("--max-restarts") { Description = $"Restart the whole group from the last checkpoint up to N times after a failure (torchrun's --max-restarts); 0 = no elastic agent, a failure ends the run. Default {TrainOptions.DefaultMaxRestarts}.", DefaultValueFactory = _ => TrainOptions.DefaultMaxRestarts };
+    private static readonly Option<int> MaxRestarts = new("--max-restarts") { Description = $"Restart the whole group from the last checkpoint up to N times after a failure (torchrun's --max-restarts); 0 = the first failure ends the run (every rank stops within seconds). Default {TrainOptions.DefaultMaxRestarts}.", DefaultValueFactory = _ => TrainOptions.DefaultMaxRestarts };
     private static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Also checkpoint every N optimizer steps within an epoch (a restart then repeats at most N steps); 0 = at epoch ends only." };
 
     public static Command Create()
@@ -58,8 +58,9 @@ internal static class TrainCommand
                 foreach (var error in errors) Console.Error.WriteLine($"error: {error}");
                 return BadConfiguration;
             }
-            // The elastic agent runs the training in a worker process and restarts the group on failures (docs/reliability.md).
-            if (options.MaxRestarts > 0 && !ElasticAgent.IsWorker)
+            // The elastic agent runs the training in a worker process, stops every rank when one fails and restarts the
+            // group up to --max-restarts times (docs/reliability.md).
+            if (!ElasticAgent.IsWorker)
                 return await ElasticAgent.RunAsync(new ElasticOptions { MaxRestarts = options.MaxRestarts }, cancellationToken);
             return await RunAsync(options, Console.Out, cancellationToken);
         });

@@ -33,7 +33,7 @@ internal sealed record TrainOptions
     public required int Threads { get; init; }
     public required int LogEvery { get; init; }
 
-    /// <summary>Restarts of the whole group after a failure (torchrun's --max-restarts); 0 = no elastic agent, fail at once.</summary>
+    /// <summary>Restarts of the whole group after a failure (torchrun's --max-restarts); 0 = the first failure ends the run.</summary>
     public int MaxRestarts { get; init; } = DefaultMaxRestarts;
 
     /// <summary>Also checkpoint every N optimizer steps within an epoch; 0 = at epoch ends only.</summary>
