@@ -79,6 +79,9 @@ internal static class TrainCommand
             if (!int.TryParse(fromEnv, out threads) || threads < 1 || threads > TrainOptions.MaxThreads)
                 return (null, [$"{ThreadsVariable}={fromEnv}: must be a whole number from 1 to {TrainOptions.MaxThreads} (torch threads per rank); fix or unset it."]);
         }
+        if (Environment.GetEnvironmentVariable(Cifar10Download.BaseUrlVariable) is { Length: > 0 } dataUrl
+            && !(Uri.TryCreate(dataUrl, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps)))
+            return (null, [$"{Cifar10Download.BaseUrlVariable}={dataUrl}: must be an http(s) URL of the folder that holds cifar-10-binary.tar.gz; fix or unset it."]);
         var options = preset with
         {
             Epochs = Given(parse, Epochs, preset.Epochs),

@@ -5,6 +5,7 @@ using Trainer.Training;
 namespace Trainer.Tests.Faults;
 
 /// <summary>Checkpoints are rotated atomically; a damaged one is detected, the previous one used with a warning, never loaded silently.</summary>
+[Collection("Faults")]
 public sealed class CheckpointRecoveryTests
 {
     [Fact]
@@ -152,24 +153,17 @@ public sealed class CheckpointRecoveryTests
 
     private static TrainOptions Options(string output)
     {
-        var (options, errors) = TrainCommand.Bind(TrainCommand.Create().Parse(
-            ["--preset", "quick", "--dataset", "synthetic", "--limit-train", "64", "--limit-valid", "32", "--bs", "16", "--epochs", "2", "--output", output, "--threads", "1"]));
+        var (options, errors) = InProcessTrain.Bind(InProcessTrain.Tiny(output));
         Assert.Empty(errors);
         return options!;
     }
 
     private static int RunInProcess(TrainOptions options, StringWriter? error = null, StringWriter? log = null)
     {
-        var originalError = Console.Error;
-        if (error is not null) Console.SetError(TextWriter.Synchronized(error));
-        try
-        {
-            return TrainCommand.RunAsync(options, log ?? new StringWriter(), CancellationToken.None).GetAwaiter().GetResult();
-        }
-        finally
-        {
-            Console.SetError(originalError);
-        }
+        var (exitCode, output, errors) = InProcessTrain.Run(options);
+        error?.Write(errors);
+        log?.Write(output);
+        return exitCode;
     }
 
     private sealed class StopAfterStep(Learner learner, int step) : ILearnerCallback
