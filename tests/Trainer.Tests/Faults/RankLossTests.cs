@@ -25,7 +25,7 @@ public sealed class RankLossTests(ITestOutputHelper log)
     public async Task A_rank_killed_at_any_point_stops_every_rank_within_seconds_naming_it(string point, int victim, int at)
     {
         using var output = new TempDirectory();
-        using var run = TrainerRanks.Start(3, TrainerRanks.TinyRun(output.Path, trainImages: 192, more: ["--max-restarts", "0"]),
+        using var run = TrainerRanks.Start(2, TrainerRanks.TinyRun(output.Path, trainImages: 128, more: ["--max-restarts", "0"]),
             new Dictionary<string, string?> { ["TRAINER_FAULT"] = $"point={point},rank={victim},at={at}" });
 
         var (killedAt, _) = await run[victim].WaitForLineAsync("fault injection", Patience);

@@ -13,7 +13,7 @@ namespace Trainer.Tests.Faults;
 [Collection("Faults")]
 public sealed partial class RestartTests(ITestOutputHelper log)
 {
-    private const int Epochs = 3;
+    private const int Epochs = 2;
     private const int BatchesPerEpoch = 8;
     private const int CheckpointEvery = 3;
 

@@ -38,12 +38,18 @@ internal sealed partial class TrainerRanks : IDisposable
     /// <summary>Started with the processes: every line's time is measured on it.</summary>
     public Stopwatch Clock { get; }
 
-    /// <summary>The arguments of a tiny run: k = 1, synthetic images, 16 per batch, a progress line every step.</summary>
-    public static List<string> TinyRun(string output, int trainImages = 256, int epochs = 2, params string[] more) =>
-    [
-        "train", "--preset", "quick", "--dataset", "synthetic", "--limit-train", $"{trainImages}", "--limit-valid", "64", "--bs", "16",
-        "--epochs", $"{epochs}", "--output", output, "--log-every", "1", .. more,
-    ];
+    /// <summary>The arguments of a tiny run: k = 1, synthetic images, 16 per batch, a progress line every step; <paramref name="more"/> (option, value pairs) add or replace.</summary>
+    public static List<string> TinyRun(string output, int trainImages = 256, int epochs = 2, params string[] more)
+    {
+        var options = new Dictionary<string, string>
+        {
+            ["--preset"] = "quick", ["--dataset"] = "synthetic", ["--limit-train"] = $"{trainImages}", ["--limit-valid"] = "64", ["--bs"] = "16",
+            ["--epochs"] = $"{epochs}", ["--output"] = output, ["--log-every"] = "1",
+        };
+        for (var i = 0; i + 1 < more.Length; i += 2)
+            options[more[i]] = more[i + 1];
+        return ["train", .. options.SelectMany(o => new[] { o.Key, o.Value })];
+    }
 
     public static TrainerRanks Start(int worldSize, IReadOnlyList<string> args, IReadOnlyDictionary<string, string?>? environment = null,
         Func<int, IReadOnlyDictionary<string, string?>>? rankEnvironment = null)
