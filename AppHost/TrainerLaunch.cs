@@ -13,6 +13,12 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
     public const string CpuPreset = "quick";
     public const string GpuPreset = "seed";
 
+    /// <summary>torchrun's default is 0; a run that can resume from its checkpoints is better off trying again.</summary>
+    public const int DefaultMaxRestarts = 3;
+
+    /// <summary>Restarts of the whole group after a failure (the trainer's --max-restarts); 0 = the first failure ends the run.</summary>
+    public int MaxRestarts { get; init; } = DefaultMaxRestarts;
+
     /// <param name="publishing">Writing a deployment manifest: paths and thread counts of this machine mean nothing there.</param>
     public static TrainerLaunch FromConfiguration(IConfiguration configuration, string repositoryRoot, bool publishing = false)
     {
@@ -32,12 +38,13 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
             ? null
             : ReadPositive(configuration, "ThreadsPerRank", Math.Max(1, Environment.ProcessorCount / trainers), max: 4096);
         var layout = NodeLayout.FromConfiguration(configuration, trainers, publishing);
-        return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads, layout);
+        var maxRestarts = ReadPositive(configuration, "MaxRestarts", DefaultMaxRestarts, max: 1000, min: 0);
+        return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads, layout) { MaxRestarts = maxRestarts };
     }
 
     /// <summary>The trainer's command line: `train --preset … --dataset … --output …` or `check`, then any TrainerArgs.</summary>
     public IReadOnlyList<string> TrainerArgs => Command == "train"
-        ? ["train", "--preset", Preset, "--dataset", Dataset, "--output", Output, .. ExtraArgs]
+        ? ["train", "--preset", Preset, "--dataset", Dataset, "--output", Output, .. ExtraArgs.Contains("--max-restarts") ? [] : (string[])["--max-restarts", $"{MaxRestarts}"], .. ExtraArgs]
         : [Command, .. ExtraArgs];
 
     public string Describe() =>
@@ -46,12 +53,12 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
         $"{(ThreadsPerRank is { } threads ? $"{threads}" : "all the")} thread(s) per rank, run {RunId}" +
         (Layout.IsMultiNode ? $", {Layout.Describe()}" : "");
 
-    static int ReadPositive(IConfiguration configuration, string key, int fallback, int max)
+    static int ReadPositive(IConfiguration configuration, string key, int fallback, int max, int min = 1)
     {
         var text = configuration[key];
         if (string.IsNullOrEmpty(text)) return fallback;
-        if (!int.TryParse(text, out var value) || value < 1 || value > max)
-            throw new ArgumentException($"{key} must be a whole number from 1 to {max}, not '{text}'. Example: --{key} 2");
+        if (!int.TryParse(text, out var value) || value < min || value > max)
+            throw new ArgumentException($"{key} must be a whole number from {min} to {max}, not '{text}'. Example: --{key} 2");
         return value;
     }
 

@@ -6,6 +6,8 @@ using Microsoft.Extensions.Logging;
 using Trainer.Data;
 using Trainer.Distributed;
 using Trainer.Distributed.Store;
+using Trainer.Elastic;
+using Trainer.Faults;
 using Trainer.Models;
 using Trainer.Runtime;
 using Trainer.Telemetry;
@@ -42,11 +44,13 @@ internal static class TrainCommand
     private static readonly Option<int> Threads = new("--threads") { Description = $"Torch CPU threads (default: env {ThreadsVariable}, else all cores)." };
     private static readonly Option<int> LogEvery = new("--log-every") { Description = "Without a terminal, print a progress line every N batches." };
     private static readonly Option<string> Device = new("--device") { Description = "auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu or cuda." };
+    private static readonly Option<int> MaxRestarts = new("--max-restarts") { Description = $"Restart the whole group from the last checkpoint up to N times after a failure (torchrun's --max-restarts); 0 = the first failure ends the run (every rank stops within seconds). Default {TrainOptions.DefaultMaxRestarts}.", DefaultValueFactory = _ => TrainOptions.DefaultMaxRestarts };
+    private static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Also checkpoint every N optimizer steps within an epoch (a restart then repeats at most N steps); 0 = at epoch ends only." };
 
     public static Command Create()
     {
         var command = new Command("train", "Train wrn_22 on CIFAR-10 with fastai's fit_one_cycle recipe (one rank).");
-        foreach (var option in new Option[] { Preset, Epochs, Lr, Wd, Bs, DivFactor, PctStart, Dataset, Data, DataUrl, Width, LimitTrain, LimitValid, Seed, Output, Resume, Threads, LogEvery, Device })
+        foreach (var option in new Option[] { Preset, Epochs, Lr, Wd, Bs, DivFactor, PctStart, Dataset, Data, DataUrl, Width, LimitTrain, LimitValid, Seed, Output, Resume, Threads, LogEvery, MaxRestarts, CheckpointEvery, Device })
             command.Options.Add(option);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -56,6 +60,10 @@ internal static class TrainCommand
                 foreach (var error in errors) Console.Error.WriteLine($"error: {error}");
                 return BadConfiguration;
             }
+            // The elastic agent runs the training in a worker process, stops every rank when one fails and restarts the
+            // group up to --max-restarts times (docs/reliability.md).
+            if (!ElasticAgent.IsWorker)
+                return await ElasticAgent.RunAsync(new ElasticOptions { MaxRestarts = options.MaxRestarts }, cancellationToken);
             return await RunAsync(options, Console.Out, cancellationToken);
         });
         return command;
@@ -70,9 +78,12 @@ internal static class TrainCommand
         var threads = preset.Threads;
         if (Environment.GetEnvironmentVariable(ThreadsVariable) is { Length: > 0 } fromEnv)
         {
-            if (!int.TryParse(fromEnv, out threads) || threads < 1)
-                return (null, [$"{ThreadsVariable}={fromEnv}: must be a whole number of 1 or more (torch threads per rank); fix or unset it."]);
+            if (!int.TryParse(fromEnv, out threads) || threads < 1 || threads > TrainOptions.MaxThreads)
+                return (null, [$"{ThreadsVariable}={fromEnv}: must be a whole number from 1 to {TrainOptions.MaxThreads} (torch threads per rank); fix or unset it."]);
         }
+        if (Environment.GetEnvironmentVariable(Cifar10Download.BaseUrlVariable) is { Length: > 0 } dataUrl
+            && !(Uri.TryCreate(dataUrl, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps)))
+            return (null, [$"{Cifar10Download.BaseUrlVariable}={dataUrl}: must be an http(s) URL of the folder that holds cifar-10-binary.tar.gz; fix or unset it."]);
         var options = preset with
         {
             Epochs = Given(parse, Epochs, preset.Epochs),
@@ -93,6 +104,8 @@ internal static class TrainCommand
             Threads = Given(parse, Threads, threads),
             LogEvery = Given(parse, LogEvery, preset.LogEvery),
             Device = Given(parse, Device, preset.Device),
+            MaxRestarts = parse.GetValue(MaxRestarts),
+            CheckpointEvery = parse.GetValue(CheckpointEvery),
         };
         return (options, options.Validate());
     }
@@ -117,12 +130,15 @@ internal static class TrainCommand
             device = TrainingDevice.Resolve(options.Device, contract.LocalRank);
             if (contract.WorldSize > 1)
                 groupOptions = groupOptions with { Backend = TrainingDevice.BackendFor(device, groupOptions.Backend) };
+            FaultInjection.ConfigureFromEnvironment(contract);
         }
         catch (ContractException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return BadConfiguration;
         }
+        if (ElasticAgent.IsWorker)
+            AgentWatch.Start();
 
         using var host = TrainerHost.Create();
         await host.StartAsync(cancellationToken);
@@ -144,11 +160,24 @@ internal static class TrainCommand
             Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}");
             return exitCode = BadConfiguration;
         }
-        catch (Exception e) when (e is DistributedException or TimeoutException or StoreException or SocketException)
+        catch (Exception e) when (e is DistributedException or TimeoutException or StoreException or SocketException or StoreConnectionLostException)
+        {
+            var lostStore = e is StoreConnectionLostException && !contract.IsMaster ? " (rank 0, or its agent, serves the store: it is probably gone)" : "";
+            logger.LogError("rank {Rank}: {Message}{LostStore}", contract.Rank, e.Message, lostStore);
+            Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}{lostStore}");
+            return exitCode = 1;
+        }
+        catch (TrainingDivergedException e)
+        {
+            logger.LogError("rank {Rank}: {Message}", contract.Rank, e.Message);
+            Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}. The last checkpoint in {options.Output} is kept; lower --lr (now {options.Lr:G4}) or raise --div-factor.");
+            return exitCode = ExitCodes.Diverged;
+        }
+        catch (CheckpointWriteException e)
         {
             logger.LogError("rank {Rank}: {Message}", contract.Rank, e.Message);
             Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}");
-            return exitCode = 1;
+            return exitCode = ExitCodes.OutputFailed;
         }
         finally
         {
@@ -175,7 +204,7 @@ internal static class TrainCommand
         {
             data = await SharedData.LoadAsync(options, world, new DownloadReporter(Console.Error), cancellationToken);
         }
-        catch (IOException e)
+        catch (Exception e) when (SharedData.IsDataError(e))
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return BadConfiguration;
@@ -202,6 +231,11 @@ internal static class TrainCommand
 
         var train = new DataLoader(data.Train, new RandomSampler(data.Train.Count, options.Seed), options.Bs, Augmentation.Train(), dropLast: true, seed: options.Seed);
         var valid = new DataLoader(data.Valid, new SequentialSampler(data.Valid.Count), options.Bs, Augmentation.Valid(), dropLast: false, seed: options.Seed);
+        if ((long)options.Epochs * train.BatchCount > int.MaxValue)
+        {
+            Console.Error.WriteLine($"error: --epochs {options.Epochs} × {train.BatchCount} batches per epoch is more optimizer steps than the schedule counts ({int.MaxValue}); lower --epochs.");
+            return BadConfiguration;
+        }
         using var learner = new Learner(model, train, valid);
         if (world is not null)
         {
@@ -210,32 +244,22 @@ internal static class TrainCommand
                              $"{learner.Train.Sampler.Count} training and {learner.Valid.Sampler.Count} validation samples per rank");
         }
 
-        Directory.CreateDirectory(options.Output);
-        var checkpointPath = Path.Combine(options.Output, Checkpoint.FileName);
-        if (options.Resume && File.Exists(checkpointPath))
+        if (FaultInjection.Any)
+            learner.Parallel = new FaultInjectingParallel(learner.Parallel, () => learner.Step);
+
+        try
         {
-            try
-            {
-                var saved = Checkpoint.ReadInfo(checkpointPath);
-                if (options.RecipeDifference(saved.Recipe) is { } difference)
-                {
-                    Console.Error.WriteLine($"error: --resume: {difference}; resume with the same recipe, or choose another --output.");
-                    return BadConfiguration;
-                }
-                Checkpoint.Load(checkpointPath, learner);
-            }
-            catch (InvalidDataException e)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return BadConfiguration;
-            }
-            output.WriteLine($"resumed from {checkpointPath}: {learner.Epoch} of {options.Epochs} epochs done");
+            Directory.CreateDirectory(options.Output);
         }
-        else if (options.Resume)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            output.WriteLine($"--resume: no checkpoint at {checkpointPath} yet; starting from scratch");
+            Console.Error.WriteLine($"error: --output {options.Output}: cannot create the folder ({e.Message}); choose a writable folder.");
+            return BadConfiguration;
         }
-        learner.Callbacks.Add(new SaveCheckpointCallback(learner, checkpointPath, options.Recipe()));
+        var checkpoints = new CheckpointFiles(options.Output);
+        if (ResumeFromCheckpoint.Apply(options, checkpoints, learner, world?.Group, output, logger) is { } stop)
+            return stop;
+        learner.Callbacks.Add(new SaveCheckpointCallback(learner, checkpoints, options.Recipe(), options.CheckpointEvery));
         learner.Callbacks.Add(new RunControlCallback(learner, options.Output, options.Recipe(), logger));
         await using var observability = RunObservability.Attach(learner, options, data, contract,
             world is null ? "single process" : world.Group.Backend.ToString().ToLowerInvariant(), services, logger);
@@ -263,7 +287,15 @@ internal static class TrainCommand
                 options.Lr, options.Wd, options.DivFactor, options.PctStart, options.Seed, options.Threads, data.Train.Count, data.Valid.Count, fit.Stopped,
                 [.. fit.Epochs.Select(e => new EpochSummary(e.Epoch, e.TrainLoss, e.ValidLoss, e.Accuracy, e.ImagesPerSecond, e.Duration.TotalSeconds))]);
             var summaryPath = Path.Combine(options.Output, TrainingSummary.FileName);
-            summary.Write(summaryPath);
+            try
+            {
+                summary.Write(summaryPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"error: could not write {summaryPath}: {e.Message}; the checkpoint of the finished run is kept.");
+                return ExitCodes.OutputFailed;
+            }
             output.WriteLine($"{(fit.Stopped ? "stopped" : "done")}: accuracy {last.Accuracy:F4}, valid_loss {last.ValidLoss:F4}, train_loss {last.TrainLoss:F4}, {fit.ImagesPerSecond:F0} images/s, {watch.Elapsed.TotalSeconds:F0} s; wrote {summaryPath}");
         }
         else

@@ -33,9 +33,10 @@ internal sealed record DataBunch(ImageDataset Train, ImageDataset Valid)
         }
         var bunch = dataset switch
         {
+            // Like CIFAR-10, the synthetic set has 50,000 + 10,000 images; a larger limit takes them all.
             "synthetic" => new DataBunch(
-                SyntheticDataset.Create(limitTrain ?? SyntheticTrainSize, seed, "train"),
-                SyntheticDataset.Create(limitValid ?? SyntheticValidSize, seed + 1, "valid")),
+                SyntheticDataset.Create(Math.Min(limitTrain ?? SyntheticTrainSize, SyntheticTrainSize), seed, "train"),
+                SyntheticDataset.Create(Math.Min(limitValid ?? SyntheticValidSize, SyntheticValidSize), seed + 1, "valid")),
             "folder" => FromFolder(data ?? throw new DirectoryNotFoundException("--dataset folder needs --data PATH (train/<class>/*.png and test/<class>/*.png).")),
             "cifar10" => FromCifar10Binary(data ?? await new Cifar10Download(Cifar10Download.DefaultCacheDirectory(), dataUrl ?? Cifar10Download.BaseUrlFromEnvironment())
                 .EnsureAsync(downloadProgress, cancellationToken)),

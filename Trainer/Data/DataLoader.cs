@@ -47,9 +47,13 @@ internal sealed class DataLoader
     /// <summary>Time spent waiting for the latest batch.</summary>
     public TimeSpan LastWait => TimeSpan.FromTicks(Interlocked.Read(ref _lastWaitTicks));
 
-    /// <summary>The batches of epoch <paramref name="epoch"/>, in sampler order (call the sampler's SetEpoch first).</summary>
-    public IEnumerable<Batch> GetBatches(int epoch, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The batches of epoch <paramref name="epoch"/>, in sampler order (call the sampler's SetEpoch first), from batch
+    /// <paramref name="firstBatch"/> on: a run resumed mid-epoch gets exactly the batches it had not seen.
+    /// </summary>
+    public IEnumerable<Batch> GetBatches(int epoch, int firstBatch = 0, CancellationToken cancellationToken = default)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(firstBatch);
         var indices = Sampler.Indices();
         var realCount = Sampler.RealCount;
         var batchCount = BatchCount;
@@ -59,7 +63,7 @@ internal sealed class DataLoader
         {
             try
             {
-                for (var b = 0; b < batchCount; b++)
+                for (var b = firstBatch; b < batchCount; b++)
                 {
                     var index = b;
                     await channel.Writer.WriteAsync(Task.Run(() => Build(indices, realCount, epoch, index), stop.Token), stop.Token);
@@ -74,7 +78,7 @@ internal sealed class DataLoader
 
         try
         {
-            for (var b = 0; b < batchCount; b++)
+            for (var b = firstBatch; b < batchCount; b++)
                 yield return Next(channel.Reader, epoch, b, stop.Token);
         }
         finally

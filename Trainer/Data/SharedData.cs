@@ -1,5 +1,7 @@
 using System.Text;
 using Trainer.Distributed;
+using Trainer.Distributed.Store;
+using Trainer.Faults;
 using Trainer.Training;
 
 namespace Trainer.Data;
@@ -27,16 +29,18 @@ internal static class SharedData
             try
             {
                 var data = await Load(options.Dataset);
+                FaultInjection.KillIfArmed(FaultPoint.Data);
                 await world.Session.Store.SetAsync(key, Encoding.UTF8.GetBytes("ok:" + data.Name + ":" + data.Fallback), cancellationToken);
                 return data;
             }
-            catch (IOException e)
+            catch (Exception e) when (IsDataError(e))
             {
                 await world.Session.Store.SetAsync(key, Encoding.UTF8.GetBytes("error:" + e.Message), cancellationToken);
                 throw;
             }
         }
 
+        FaultInjection.KillIfArmed(FaultPoint.Data);
         var verdict = Encoding.UTF8.GetString(await world.Session.Store.GetAsync(key, DownloadWait, cancellationToken));
         if (verdict.StartsWith("error:", StringComparison.Ordinal))
             throw new IOException($"rank 0 could not load the data: {verdict["error:".Length..]}");
@@ -44,4 +48,8 @@ internal static class SharedData
         var resolved = await Load(parts[1]);
         return parts[2].Length > 0 ? resolved with { Fallback = parts[2] } : resolved;
     }
+
+    /// <summary>A problem with the data itself (missing, unreadable, malformed, not downloadable), not with the run's connections.</summary>
+    public static bool IsDataError(Exception e) =>
+        e is InvalidDataException or UnauthorizedAccessException || e is IOException and not StoreConnectionLostException;
 }

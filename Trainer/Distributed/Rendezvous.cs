@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Trainer.Distributed.Store;
+using Trainer.Faults;
 using Trainer.Runtime;
 
 namespace Trainer.Distributed;
@@ -23,17 +24,32 @@ public sealed record RendezvousOptions
     /// <summary>The store client's default timeout for the session's own gets and waits.</summary>
     public TimeSpan StoreTimeout { get; init; } = TimeSpan.FromSeconds(300);
 
-    public static RendezvousOptions FromEnvironment() =>
-        FromEnvironment(new Dictionary<string, string?> { ["TRAINER_JOIN_TIMEOUT"] = Environment.GetEnvironmentVariable("TRAINER_JOIN_TIMEOUT") });
+    /// <summary>
+    /// TORCHELASTIC_USE_AGENT_STORE=True: rank 0's elastic agent already serves the store (for every restart round),
+    /// so rank 0 connects to it like the others instead of serving it.
+    /// </summary>
+    public bool UseAgentStore { get; init; }
 
-    /// <exception cref="ContractException">TRAINER_JOIN_TIMEOUT is not a positive number of seconds.</exception>
+    public const string UseAgentStoreVariable = "TORCHELASTIC_USE_AGENT_STORE";
+
+    public static RendezvousOptions FromEnvironment() =>
+        FromEnvironment(new Dictionary<string, string?>
+        {
+            ["TRAINER_JOIN_TIMEOUT"] = Environment.GetEnvironmentVariable("TRAINER_JOIN_TIMEOUT"),
+            [UseAgentStoreVariable] = Environment.GetEnvironmentVariable(UseAgentStoreVariable),
+        });
+
+    /// <exception cref="ContractException">TRAINER_JOIN_TIMEOUT is not a positive number of seconds, or TORCHELASTIC_USE_AGENT_STORE not a boolean.</exception>
     public static RendezvousOptions FromEnvironment(IReadOnlyDictionary<string, string?> env)
     {
+        var useAgentStore = false;
+        if (env.TryGetValue(UseAgentStoreVariable, out var agentStore) && !string.IsNullOrWhiteSpace(agentStore) && !bool.TryParse(agentStore, out useAgentStore))
+            throw new ContractException($"{UseAgentStoreVariable}='{agentStore}' is not True or False; the elastic agent sets it for its workers, leave it unset otherwise.");
         if (!env.TryGetValue("TRAINER_JOIN_TIMEOUT", out var text) || string.IsNullOrWhiteSpace(text))
-            return new RendezvousOptions();
+            return new RendezvousOptions { UseAgentStore = useAgentStore };
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || !(seconds > 0) || seconds > 7 * 24 * 3600)
             throw new ContractException($"TRAINER_JOIN_TIMEOUT='{text}' is not a positive number of seconds; set it to how long ranks may take to join (e.g. 300) or unset it.");
-        return new RendezvousOptions { JoinTimeout = TimeSpan.FromSeconds(seconds) };
+        return new RendezvousOptions { JoinTimeout = TimeSpan.FromSeconds(seconds), UseAgentStore = useAgentStore };
     }
 }
 
@@ -67,19 +83,10 @@ public static class Rendezvous
             IPAddress advertise;
             if (contract.IsMaster)
             {
-                var masterAddresses = await Dns.GetHostAddressesAsync(contract.MasterAddr, cancellationToken);
-                if (masterAddresses.Length == 0)
-                    throw new ContractException($"MASTER_ADDR='{contract.MasterAddr}' resolves to no address; set MASTER_ADDR to rank 0's host name or IP address.");
-                advertise = masterAddresses.FirstOrDefault(address => address.AddressFamily == AddressFamily.InterNetwork) ?? masterAddresses[0];
-                var bind = StoreBindAddress(masterAddresses);
-                try
-                {
-                    server = StoreServer.Start(bind, contract.MasterPort, new StoreServerOptions { Secret = contract.RunSecret }, logger);
-                }
-                catch (StoreException ex)
-                {
-                    throw new ContractException($"MASTER_PORT={contract.MasterPort}: {ex.Message}");
-                }
+                (advertise, var bind) = await MasterStore.ResolveAsync(contract, cancellationToken);
+                // Under an elastic agent, rank 0's agent serves the store for every restart round.
+                if (!options.UseAgentStore)
+                    server = MasterStore.Start(contract, bind, logger);
             }
             else
                 advertise = IPAddress.None;
@@ -96,6 +103,7 @@ public static class Rendezvous
 
             await CountAsync(client, $"{prefix}arrived", cancellationToken);
             arrived = true;
+            FaultInjection.KillIfArmed(FaultPoint.Rendezvous);
 
             if (!contract.IsMaster)
             {
@@ -144,16 +152,6 @@ public static class Rendezvous
         }
     }
 
-    /// <summary>
-    /// Where rank 0's store listens, given what MASTER_ADDR resolves to: a loopback name or address (all ranks on this
-    /// machine) keeps it on that very loopback address, e.g. 127.0.1.1, which Debian maps the host name to; anything
-    /// else means ranks on other machines, so every interface.
-    /// </summary>
-    internal static IPAddress StoreBindAddress(IReadOnlyList<IPAddress> masterAddresses) =>
-        masterAddresses.All(IPAddress.IsLoopback)
-            ? masterAddresses.FirstOrDefault(address => address.AddressFamily == AddressFamily.InterNetwork) ?? masterAddresses[0]
-            : Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any;
-
     /// <summary>Adds one to <paramref name="counter"/> and marks the count reached, so "n have passed" is a key to wait for.</summary>
     internal static async Task CountAsync(IStore store, string counter, CancellationToken cancellationToken)
     {
@@ -162,7 +160,7 @@ public static class Rendezvous
     }
 
     /// <summary>Connects with exponential back-off until the join deadline: rank 0 may still be starting.</summary>
-    private static async Task<StoreClient> ConnectAsync(DistributedContract contract, RendezvousOptions options, Func<TimeSpan> remaining, ILogger logger,
+    internal static async Task<StoreClient> ConnectAsync(DistributedContract contract, RendezvousOptions options, Func<TimeSpan> remaining, ILogger logger,
         CancellationToken cancellationToken)
     {
         var delay = FirstRetryDelay;

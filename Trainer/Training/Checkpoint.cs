@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
+using Trainer.Faults;
 using Trainer.Runtime;
 using Trainer.Telemetry;
 
@@ -12,7 +13,8 @@ namespace Trainer.Training;
 /// position (step), completed epochs, the smoothed loss, torch's RNG state and the recipe that produced it.
 /// Layout: "DDPCKPT1", format version (int32), payload length (int64), SHA-256 of the payload (32 bytes),
 /// payload. Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
-/// old file, so a crash never leaves a half-written checkpoint; loads verify length and checksum first.
+/// old file (which may first be kept as the previous checkpoint), so a crash never leaves a half-written
+/// checkpoint; loads verify length and checksum first and throw <see cref="CorruptCheckpointException"/>.
 /// Tensors are stored without their device (TorchSharp writes a GPU tensor through a CPU copy and loads into the
 /// tensor where it lives), so a checkpoint made on a GPU resumes on the CPU and the other way round.
 /// </summary>
@@ -23,11 +25,19 @@ internal static class Checkpoint
     private static readonly byte[] Magic = "DDPCKPT1"u8.ToArray();
     private static readonly int HeaderSize = Magic.Length + sizeof(int) + sizeof(long) + SHA256.HashSizeInBytes;
 
-    /// <summary>Saves <paramref name="learner"/>'s state with <paramref name="recipe"/> (JSON of the options that shape the run).</summary>
-    public static void Save(string path, Learner learner, string recipe)
+    private static int s_saves;
+
+    /// <summary>
+    /// Saves <paramref name="learner"/>'s state with <paramref name="recipe"/> (JSON of the options that shape the run).
+    /// With <paramref name="previousPath"/>, the checkpoint being replaced is renamed there first (after the new one is
+    /// safely on disk), so one good older checkpoint always survives a later corruption.
+    /// </summary>
+    /// <exception cref="CheckpointWriteException">The file could not be written (disk full, no permission); the old checkpoint is untouched.</exception>
+    public static void Save(string path, Learner learner, string recipe, string? previousPath = null)
     {
         using var span = TrainerTelemetry.Source.StartActivity(TrainerTelemetry.Spans.Checkpoint)?.SetTag(TrainerTelemetry.Tags.CheckpointPath, path);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var save = Interlocked.Increment(ref s_saves);
         using var payload = new MemoryStream();
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
         {
@@ -44,7 +54,7 @@ internal static class Checkpoint
 
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
-        var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        var temporary = Path.Combine(directory, $"{TemporaryPrefix(path)}{Guid.NewGuid():N}.tmp");
         try
         {
             using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -55,16 +65,54 @@ internal static class Checkpoint
                 BitConverter.TryWriteBytes(header[(Magic.Length + sizeof(int))..], (long)body.Length);
                 SHA256.HashData(body, header[(Magic.Length + sizeof(int) + sizeof(long))..]);
                 file.Write(header);
+                if (FaultInjection.Armed(FaultPoint.Checkpoint, save) || FaultInjection.Armed(FaultPoint.DiskFull, save))
+                {
+                    file.Write(body[..(body.Length / 2)]);
+                    file.Flush(flushToDisk: true);
+                    FaultInjection.KillIfArmed(FaultPoint.Checkpoint, save);
+                    throw new IOException($"No space left on device (simulated by {FaultInjection.Variable})");
+                }
                 file.Write(body);
                 file.Flush(flushToDisk: true);
             }
+            if (previousPath is not null && File.Exists(path))
+                File.Move(path, previousPath, overwrite: true);
             File.Move(temporary, path, overwrite: true);
             span?.SetTag(TrainerTelemetry.Tags.CheckpointBytes, HeaderSize + body.Length);
             TrainerTelemetry.CheckpointDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, TrainerTelemetry.Identity);
+            Posix.FsyncDirectory(directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CheckpointWriteException(
+                $"could not write the checkpoint {path}: {e.Message}; the previous checkpoint is kept. Free space in {directory} or choose another --output.", e);
         }
         finally
         {
-            File.Delete(temporary);
+            TryDelete(temporary);
+        }
+    }
+
+    /// <summary>Deletes the temporary files that writers of <paramref name="path"/> left behind when they were killed mid-write.</summary>
+    public static void RemoveTemporaryFiles(string path)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(directory)) return;
+        foreach (var stale in Directory.EnumerateFiles(directory, TemporaryPrefix(path) + "*.tmp"))
+            TryDelete(stale);
+    }
+
+    private static string TemporaryPrefix(string path) => $".{Path.GetFileName(path)}.";
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Leftovers are removed at the next start.
         }
     }
 
@@ -110,16 +158,16 @@ internal static class Checkpoint
             throw new FileNotFoundException($"{path}: no checkpoint there.", path, e);
         }
         if (bytes.Length < HeaderSize || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
-            throw new InvalidDataException($"{path}: not a trainer checkpoint (bad header); delete it or point --output elsewhere.");
+            throw new CorruptCheckpointException($"{path}: not a trainer checkpoint (bad header); delete it or point --output elsewhere.");
         var version = BitConverter.ToInt32(bytes, Magic.Length);
         if (version != FormatVersion)
             throw new InvalidDataException($"{path}: checkpoint format {version} is not the supported {FormatVersion}.");
         var length = BitConverter.ToInt64(bytes, Magic.Length + sizeof(int));
         if (length != bytes.Length - HeaderSize)
-            throw new InvalidDataException($"{path}: truncated or corrupt: the header promises {length} payload bytes, the file has {bytes.Length - HeaderSize}; delete it to start over.");
+            throw new CorruptCheckpointException($"{path}: truncated or corrupt: the header promises {length} payload bytes, the file has {bytes.Length - HeaderSize}; delete it to start over.");
         var expected = bytes.AsSpan(Magic.Length + sizeof(int) + sizeof(long), SHA256.HashSizeInBytes);
         if (!SHA256.HashData(bytes.AsSpan(HeaderSize)).AsSpan().SequenceEqual(expected))
-            throw new InvalidDataException($"{path}: corrupt: the SHA-256 checksum of the payload does not match; delete it to start over.");
+            throw new CorruptCheckpointException($"{path}: corrupt: the SHA-256 checksum of the payload does not match; delete it to start over.");
         return new BinaryReader(new MemoryStream(bytes, HeaderSize, bytes.Length - HeaderSize, writable: false), Encoding.UTF8);
     }
 
@@ -127,6 +175,12 @@ internal static class Checkpoint
         JsonSerializer.Deserialize(reader.ReadString(), TrainerJson.Default.CheckpointInfo)
         ?? throw new InvalidDataException($"{path}: corrupt metadata.");
 }
+
+/// <summary>The file is not a complete, intact checkpoint (bad header, truncated, checksum mismatch): an older one may still be good.</summary>
+internal sealed class CorruptCheckpointException(string message) : IOException(message);
+
+/// <summary>Saving a checkpoint failed; the message names the file, the reason and that the previous checkpoint is kept.</summary>
+internal sealed class CheckpointWriteException(string message, Exception inner) : IOException(message, inner);
 
 /// <summary>A checkpoint's metadata. <paramref name="Recipe"/> is the JSON of the options that shape the run.</summary>
 internal sealed record CheckpointInfo(int Epoch, int Step, int SmoothCount, double SmoothMovingAverage, string Recipe, DateTimeOffset SavedAt);

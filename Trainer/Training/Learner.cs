@@ -71,8 +71,12 @@ internal sealed class Learner : IDisposable
         var batches = Train.BatchCount;
         if (batches == 0)
             throw new InvalidOperationException($"The training set gives no full batch: {Train.Sampler.Count} samples per rank with batch size {Train.BatchSize}; lower the batch size or use more data.");
-        if (Step != Epoch * batches)
-            throw new InvalidOperationException($"Step {Step} does not match epoch {Epoch} × {batches} batches: the checkpoint was made with another batch size or dataset.");
+        if ((long)epochs * batches > int.MaxValue)
+            throw new InvalidOperationException($"{epochs} epochs × {batches} batches is more steps than the schedule can count ({int.MaxValue}); lower the epochs.");
+        // A checkpoint taken mid-epoch resumes at the next batch of that epoch.
+        var firstBatch = Step - Epoch * batches;
+        if (firstBatch < 0 || firstBatch >= batches)
+            throw new InvalidOperationException($"Step {Step} does not fall in epoch {Epoch} of {batches} batches: the checkpoint was made with another batch size or dataset.");
         var schedule = new OneCycleSchedule(epochs * batches, maxLr, divFactor, pctStart, momStart, momMid, finalDiv);
         using var cancelRegistration = cancellationToken.Register(RequestStop);
         _stopRequested = false;
@@ -97,7 +101,9 @@ internal sealed class Learner : IDisposable
             long images = 0;
             var done = 0;
             var batchWatch = Stopwatch.StartNew();
-            foreach (var batch in Train.GetBatches(epoch))
+            var skipped = firstBatch;
+            firstBatch = 0;
+            foreach (var batch in Train.GetBatches(epoch, skipped))
             {
                 using var stepSpan = TrainerTelemetry.StartStep(Step, epoch, batch.Index, Train.LastWait);
                 var lr = schedule.LearningRate(Step);
@@ -114,7 +120,7 @@ internal sealed class Learner : IDisposable
                 Each(c => c.OnBatchEnd(info));
                 if (_stopRequested) break;
             }
-            if (done < batches) break; // stopped mid-epoch: no validation, the epoch does not count
+            if (skipped + done < batches) break; // stopped mid-epoch: no validation, the epoch does not count
             var epochTrainTime = epochWatch.Elapsed;
             trainImages += images;
             trainTime += epochTrainTime;
@@ -184,10 +190,13 @@ internal sealed class Learner : IDisposable
             Optimizer.zero_grad();
             loss.backward();
         }
+        NonFiniteCheck.PoisonIfNotFinite(Model, loss);
         Parallel.AfterBackward(Model);
+        var value = loss.item<float>();
+        NonFiniteCheck.ThrowIfDiverged(Model, Step + 1, value, Parallel.Rank);
         using (TrainerTelemetry.StartPhase(TrainerTelemetry.Spans.OptimizerStep))
             Optimizer.step();
-        return loss.item<float>();
+        return value;
     }
 
     /// <summary>A batch tensor where the model is: on the CPU the tensor itself (no copy), on a GPU its copy there.</summary>

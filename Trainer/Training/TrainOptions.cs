@@ -36,6 +36,17 @@ internal sealed record TrainOptions
     /// <summary>auto, cpu or cuda (<see cref="TrainingDevice"/>); not part of the recipe: a checkpoint resumes on any device.</summary>
     public string Device { get; init; } = TrainingDevice.Auto;
 
+    /// <summary>Restarts of the whole group after a failure (torchrun's --max-restarts); 0 = the first failure ends the run.</summary>
+    public int MaxRestarts { get; init; } = DefaultMaxRestarts;
+
+    /// <summary>Also checkpoint every N optimizer steps within an epoch; 0 = at epoch ends only.</summary>
+    public int CheckpointEvery { get; init; }
+
+    public const int DefaultMaxRestarts = 3;
+    public const int MaxWidth = 64;
+    public const int MaxThreads = 1024;
+    public const int MaxMaxRestarts = 1000;
+
     /// <summary>One line per bad value, naming the option and the fix; empty when all is well.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -51,10 +62,12 @@ internal sealed record TrainOptions
         Check(double.IsFinite(DivFactor) && DivFactor > 0, $"--div-factor {DivFactor}: must be a positive number, e.g. 10.");
         Check(PctStart is >= 0 and <= 1, $"--pct-start {PctStart}: must be between 0 and 1, e.g. 0.5.");
         Check(Datasets.Contains(Dataset), $"--dataset {Dataset}: unknown; use one of {string.Join(", ", Datasets)}.");
-        Check(Width >= 1, $"--width {Width}: must be 1 or more (fastai's wrn_22 uses 6).");
+        Check(Width is >= 1 and <= MaxWidth, $"--width {Width}: must be from 1 to {MaxWidth} (fastai's wrn_22 uses 6; at {MaxWidth} the model has over a billion parameters).");
         Check(LimitTrain is null or >= 1, $"--limit-train {LimitTrain}: must be 1 or more (or leave it out for all images).");
         Check(LimitValid is null or >= 1, $"--limit-valid {LimitValid}: must be 1 or more (or leave it out for all images).");
-        Check(Threads >= 1, $"--threads {Threads}: must be 1 or more.");
+        Check(Threads is >= 1 and <= MaxThreads, $"--threads {Threads}: must be from 1 to {MaxThreads} (this machine has {Environment.ProcessorCount} cores).");
+        Check(MaxRestarts is >= 0 and <= MaxMaxRestarts, $"--max-restarts {MaxRestarts}: must be from 0 (fail at once) to {MaxMaxRestarts}; the default is {DefaultMaxRestarts}.");
+        Check(CheckpointEvery >= 0, $"--checkpoint-every {CheckpointEvery}: must be 0 (at epoch ends only) or a number of optimizer steps, e.g. 500.");
         Check(LogEvery >= 1, $"--log-every {LogEvery}: must be 1 or more.");
         Check(TrainingDevice.Choices.Contains(Device), $"--device {Device}: unknown; use one of {string.Join(", ", TrainingDevice.Choices)}.");
         Check(!string.IsNullOrWhiteSpace(Output), "--output: give a folder for checkpoints and summary.json.");

@@ -74,6 +74,7 @@ public sealed class StoreClient : IStore
             foreach (var address in addresses)
             {
                 tcp = new TcpClient(address.AddressFamily) { NoDelay = true };
+                StoreProtocol.EnableKeepAlive(tcp.Client);
                 try
                 {
                     await tcp.ConnectAsync(address, port, deadline.Token);
@@ -291,7 +292,7 @@ public sealed class StoreClient : IStore
 
     private Exception Broken(Exception fault) => fault is ObjectDisposedException disposed
         ? disposed
-        : new IOException($"lost the connection to the store at {_store}: {fault.Message}", fault);
+        : new StoreConnectionLostException($"lost the connection to the store at {_store}: {fault.Message}", fault);
 
     private static TimeSpan CheckTimeout(TimeSpan timeout)
     {

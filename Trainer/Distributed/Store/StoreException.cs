@@ -5,3 +5,9 @@ public class StoreException(string message, Exception? innerException = null) : 
 
 /// <summary>The handshake failed: wrong or missing TRAINER_RUN_SECRET on one side. Retrying cannot help.</summary>
 public sealed class StoreAuthenticationException(string message) : StoreException(message);
+
+/// <summary>
+/// The connection to the store broke (its process died, or the network): every pending and later call on that
+/// client fails with it. The store lives on rank 0 (or rank 0's elastic agent), so this usually means rank 0 is gone.
+/// </summary>
+public sealed class StoreConnectionLostException(string message, Exception innerException) : IOException(message, innerException);

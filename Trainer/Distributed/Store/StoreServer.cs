@@ -31,6 +31,7 @@ public sealed class StoreServer : IAsyncDisposable
     private readonly TcpListener _listener;
     private readonly StoreServerOptions _options;
     private readonly ILogger _logger;
+    private readonly DropLog _drops;
     private readonly StoreTable _table = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<TcpClient, Task> _connections = new();
@@ -41,6 +42,7 @@ public sealed class StoreServer : IAsyncDisposable
         _listener = listener;
         _options = options;
         _logger = logger;
+        _drops = new DropLog(logger);
         EndPoint = (IPEndPoint)listener.LocalEndpoint;
         _acceptLoop = AcceptLoopAsync();
     }
@@ -125,6 +127,7 @@ public sealed class StoreServer : IAsyncDisposable
         try
         {
             tcp.NoDelay = true;
+            StoreProtocol.EnableKeepAlive(tcp.Client);
             var connection = new Connection(tcp.GetStream(), remote, _options.FrameTimeout);
             await HandshakeAsync(connection, closing.Token);
             handshakeDone = true;
@@ -139,11 +142,11 @@ public sealed class StoreServer : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!handshakeDone)
         {
-            _logger.LogWarning("store: dropped connection from {Remote}: no hello within {Seconds:0.###} s", remote, _options.HandshakeTimeout.TotalSeconds);
+            _drops.Dropped(remote, $"no hello within {_options.HandshakeTimeout.TotalSeconds:0.###} s");
         }
         catch (StoreProtocolException ex)
         {
-            _logger.LogWarning("store: dropped connection from {Remote}: {Reason}", remote, ex.Message);
+            _drops.Dropped(remote, ex.Message);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
@@ -295,7 +298,7 @@ public sealed class StoreServer : IAsyncDisposable
             }
             catch (StoreProtocolException ex)
             {
-                _logger.LogWarning("store: dropped connection from {Remote}: {Reason}", connection.Remote, ex.Message);
+                _drops.Dropped(connection.Remote, ex.Message);
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
             {

@@ -1,10 +1,9 @@
 using System.Net;
-using System.Net.Sockets;
 using Trainer.Distributed;
 
 namespace Trainer.Tests.Distributed;
 
-/// <summary>Where rank 0's store listens: loopback for a one-machine run, every interface when other machines must reach it.</summary>
+/// <summary>Where rank 0's store listens: the address MASTER_ADDR names (loopback for a one-machine run, the interface other machines use otherwise).</summary>
 public class StoreBindAddressTests
 {
     [Theory]
@@ -16,18 +15,19 @@ public class StoreBindAddressTests
     {
         var addresses = resolved.Split(',').Select(IPAddress.Parse).ToArray();
 
-        Assert.Equal(IPAddress.Parse(expected), Rendezvous.StoreBindAddress(addresses));
+        Assert.Equal(IPAddress.Parse(expected), MasterStore.ListenAddress(addresses));
     }
 
     [Theory]
-    [InlineData("10.1.2.3")]
-    [InlineData("fd00::5")]
-    [InlineData("127.0.0.1,192.168.1.20")]
-    public void Any_other_master_addr_binds_every_interface_so_other_nodes_reach_the_store(string resolved)
+    [InlineData("10.1.2.3", "10.1.2.3")]
+    [InlineData("fd00::5", "fd00::5")]
+    [InlineData("127.0.0.1,192.168.1.20", "192.168.1.20")]
+    [InlineData("fd00::5,10.1.2.3", "10.1.2.3")]
+    public void Any_other_master_addr_listens_on_the_interface_the_other_nodes_use(string resolved, string expected)
     {
         var addresses = resolved.Split(',').Select(IPAddress.Parse).ToArray();
 
-        Assert.Equal(Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any, Rendezvous.StoreBindAddress(addresses));
+        Assert.Equal(IPAddress.Parse(expected), MasterStore.ListenAddress(addresses));
     }
 
     [Fact]

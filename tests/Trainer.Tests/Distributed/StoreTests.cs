@@ -260,9 +260,9 @@ public sealed class StoreTests : IAsyncLifetime
 
         await _server.DisposeAsync();
 
-        var error = await Assert.ThrowsAsync<IOException>(() => pending.WaitAsync(Patience));
+        var error = await Assert.ThrowsAsync<StoreConnectionLostException>(() => pending.WaitAsync(Patience));
         Assert.Contains($"127.0.0.1:{_server.Port}", error.Message);
-        await Assert.ThrowsAsync<IOException>(() => store.SetAsync("after", Bytes("stop")));
+        await Assert.ThrowsAsync<StoreConnectionLostException>(() => store.SetAsync("after", Bytes("stop")));
     }
 
     [Fact]

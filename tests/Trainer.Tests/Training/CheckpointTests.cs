@@ -16,7 +16,7 @@ public sealed class CheckpointTests
         var straightFit = Fit(straight);
 
         using var first = TinyLearner.Create(trainImages: 96, validImages: 32, seed: 3);
-        first.Callbacks.Add(new SaveCheckpointCallback(first, path, "recipe"));
+        first.Callbacks.Add(new SaveCheckpointCallback(first, new CheckpointFiles(dir.Path), "recipe"));
         first.Callbacks.Add(new StopAfterFirstEpoch(first));
         Fit(first);
         Assert.Equal(1, first.Epoch);
@@ -73,7 +73,7 @@ public sealed class CheckpointTests
         File.WriteAllBytes(path, bytes);
         var before = TinyLearner.Parameters(learner);
 
-        var error = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path, learner));
+        var error = Assert.Throws<CorruptCheckpointException>(() => Checkpoint.Load(path, learner));
 
         Assert.Contains(path, error.Message);
         Assert.Equal(before, TinyLearner.Parameters(learner));

@@ -1,0 +1,336 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Trainer.Commands;
+using Trainer.Distributed;
+using Trainer.Distributed.Store;
+using Trainer.Faults;
+
+namespace Trainer.Elastic;
+
+/// <summary>
+/// torchrun's elastic agent for one rank: `Trainer train` runs as the agent and the training itself runs in a
+/// worker, this same program started again with the same command line. When any rank's worker fails, every agent
+/// stops its worker and the whole group starts the next restart round (TORCHELASTIC_RESTART_COUNT + 1, a fresh
+/// rendezvous, --resume from the last intact checkpoint), up to <see cref="ElasticOptions.MaxRestarts"/> times.
+/// Rank 0's agent serves the store for all rounds, so it outlives every worker. The agents agree on how a round
+/// ended through one store key per round ("agent/{round}/over"; the first writer wins): "done" once every worker
+/// exited 0, else the first failure. Failures a restart cannot cure (exit codes 2, 3, 4, an interrupt) end the run
+/// on every rank with that exit code; a lost agent (see <see cref="AgentLease"/>) ends it with 1.
+/// </summary>
+internal sealed class ElasticAgent
+{
+    public const string AgentPidVariable = "TRAINER_AGENT_PID";
+    public const string MaxRestartsVariable = "TORCHELASTIC_MAX_RESTARTS";
+    public const string RestartCountVariable = "TORCHELASTIC_RESTART_COUNT";
+
+    private static readonly Task<string> Never = new TaskCompletionSource<string>().Task;
+
+    private readonly DistributedContract _contract;
+    private readonly RendezvousOptions _rendezvous;
+    private readonly ElasticOptions _options;
+    private readonly string _program;
+    private readonly IReadOnlyList<string> _arguments;
+    private readonly ILogger _logger;
+    private readonly ElasticMetrics _metrics;
+    private RoundOutcome? _lastOutcome;
+
+    internal ElasticAgent(DistributedContract contract, RendezvousOptions rendezvous, ElasticOptions options, string program, IReadOnlyList<string> arguments,
+        ILogger logger, ElasticMetrics metrics)
+    {
+        _contract = contract;
+        _rendezvous = rendezvous;
+        _options = options;
+        _program = program;
+        _arguments = arguments;
+        _logger = logger;
+        _metrics = metrics;
+    }
+
+    /// <summary>True in a worker: the process its agent started (TRAINER_AGENT_PID is set).</summary>
+    public static bool IsWorker => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(AgentPidVariable));
+
+    internal static string OverKey(int round) => $"agent/{round}/over";
+
+    private static string DoneKey(int round) => $"agent/{round}/done";
+
+    /// <summary>Runs this rank's agent from the environment contract, with workers that run this process's own command line.</summary>
+    public static async Task<int> RunAsync(ElasticOptions options, CancellationToken cancellationToken)
+    {
+        DistributedContract contract;
+        RendezvousOptions rendezvous;
+        try
+        {
+            contract = DistributedContract.FromEnvironment();
+            rendezvous = RendezvousOptions.FromEnvironment();
+            DistributedWorld.OptionsFromEnvironment();
+            FaultInjection.Parse(Environment.GetEnvironmentVariable(FaultInjection.Variable));
+        }
+        catch (ContractException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.BadConfiguration;
+        }
+
+        using var host = TrainerHost.Create();
+        await host.StartAsync(cancellationToken);
+        using var metrics = new ElasticMetrics(contract.Rank);
+        var (program, arguments) = WorkerProcess.ThisCommandLine();
+        var agent = new ElasticAgent(contract, rendezvous, options, program, arguments, host.Logger("Trainer.Agent"), metrics);
+        try
+        {
+            return await agent.RunAsync(cancellationToken);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+
+    internal async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        if (_contract.WorldSize == 1)
+            return await RoundsAsync(null, null, cancellationToken);
+
+        StoreServer? server = null;
+        StoreClient? store = null;
+        AgentLease? lease = null;
+        var leave = false;
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            TimeSpan Remaining() => TimeSpan.FromTicks(Math.Max(0, (_rendezvous.JoinTimeout - clock.Elapsed).Ticks));
+            if (_contract.IsMaster)
+            {
+                var (_, bind) = await MasterStore.ResolveAsync(_contract, cancellationToken);
+                server = MasterStore.Start(_contract, bind, _logger);
+            }
+            store = await Rendezvous.ConnectAsync(_contract, _rendezvous, Remaining, _logger, cancellationToken);
+            await JoinAsync(store, Remaining, cancellationToken);
+            lease = AgentLease.Start(store, _contract, _options, _logger);
+            var exitCode = await RoundsAsync(store, lease, cancellationToken);
+            // After a lost agent nobody waits for everyone to leave.
+            leave = _lastOutcome is not { Kind: RoundOutcomeKind.Lost };
+            return exitCode;
+        }
+        catch (ContractException e)
+        {
+            return Fail(ExitCodes.BadConfiguration, e.Message);
+        }
+        catch (Exception e) when (e is TimeoutException or IOException or StoreException or SocketException)
+        {
+            return Fail(ExitCodes.Failed, e.Message);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return Fail(ExitCodes.Interrupted, "interrupted before the workers started");
+        }
+        finally
+        {
+            if (lease is not null)
+                await lease.DisposeAsync();
+            if (store is not null)
+            {
+                if (leave)
+                    await LeaveAsync(store);
+                await store.DisposeAsync();
+            }
+            if (server is not null)
+                await server.DisposeAsync();
+        }
+    }
+
+    /// <summary>The agents' own rendezvous: every rank claims its RANK and waits until all WORLD_SIZE agents are there.</summary>
+    private async Task JoinAsync(IStore store, Func<TimeSpan> remaining, CancellationToken cancellationToken)
+    {
+        var self = $"pid {Environment.ProcessId} on {Environment.MachineName} ({Guid.NewGuid():N})";
+        var claimed = Encoding.UTF8.GetString(await store.CompareSetAsync($"agent/rank/{_contract.Rank}", ReadOnlyMemory<byte>.Empty,
+            Encoding.UTF8.GetBytes(self), cancellationToken));
+        if (claimed != self)
+            throw new ContractException($"RANK={_contract.Rank} is already taken by the agent {claimed}; give every process a distinct RANK (0..{_contract.WorldSize - 1}).");
+        await Rendezvous.CountAsync(store, "agent/joined", cancellationToken);
+        try
+        {
+            await store.WaitAsync([$"agent/joined/{_contract.WorldSize}"], remaining(), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            var missing = new List<int>();
+            for (var rank = 0; rank < _contract.WorldSize && missing.Count < 16; rank++)
+                if (!await store.CheckAsync($"agent/rank/{rank}", cancellationToken))
+                    missing.Add(rank);
+            throw new TimeoutException(
+                $"the agents of rank(s) {string.Join(", ", missing)} of WORLD_SIZE={_contract.WorldSize} never arrived at {_contract.MasterAddr}:{_contract.MasterPort} " +
+                $"within {_rendezvous.JoinTimeout.TotalSeconds:0.###} s; start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, or raise TRAINER_JOIN_TIMEOUT.");
+        }
+        _logger.LogInformation("agent: rank {Rank}/{WorldSize}: all agents joined; restarts allowed: {MaxRestarts}", _contract.Rank, _contract.WorldSize, _options.MaxRestarts);
+    }
+
+    private async Task<int> RoundsAsync(StoreClient? store, AgentLease? lease, CancellationToken cancellationToken)
+    {
+        var first = _contract.RestartCount;
+        var last = first + _options.MaxRestarts;
+        for (var round = first; ; round++)
+        {
+            if (lease is not null)
+                lease.Round = round;
+            _metrics.RoundStarted(round);
+            var outcome = await RunRoundAsync(round, resume: round > first, store, lease, cancellationToken);
+            _lastOutcome = outcome;
+            switch (outcome.Kind)
+            {
+                case RoundOutcomeKind.Done:
+                    _logger.LogInformation("agent: rank {Rank}: round {Round}: {Outcome}", _contract.Rank, round, outcome.Message);
+                    return ExitCodes.Success;
+                case RoundOutcomeKind.Failed when round < last:
+                    _logger.LogWarning("agent: rank {Rank}: round {Round} failed: {Outcome}; restarting every rank from the last checkpoint (restart {Restart} of at most {MaxRestarts})",
+                        _contract.Rank, round, outcome.Message, round - first + 1, _options.MaxRestarts);
+                    Console.Error.WriteLine($"agent: rank {_contract.Rank}: round {round} failed: {outcome.Message}; restarting every rank from the last checkpoint (restart {round - first + 1} of at most {_options.MaxRestarts})");
+                    continue;
+                case RoundOutcomeKind.Failed:
+                    return Fail(ExitCodes.Failed, $"round {round} failed: {outcome.Message}; giving up after {_options.MaxRestarts} restart(s) (--max-restarts)");
+                case RoundOutcomeKind.Final:
+                    return Fail(outcome.ExitCode, $"round {round} failed: {outcome.Message}; not restarting, since a restart would meet the same problem");
+                default:
+                    return Fail(ExitCodes.Failed, $"round {round}: {outcome.Message}; the run cannot go on");
+            }
+        }
+    }
+
+    /// <summary>Runs one worker until the round has an outcome, then makes sure the worker is gone.</summary>
+    private async Task<RoundOutcome> RunRoundAsync(int round, bool resume, StoreClient? store, AgentLease? lease, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> arguments = resume && !_arguments.Contains("--resume") ? [.. _arguments, "--resume"] : _arguments;
+        using var worker = WorkerProcess.Start(_program, arguments, WorkerEnvironment(round));
+        var clock = Stopwatch.StartNew();
+        _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} started{Resume}", _contract.Rank, round, worker.Id, resume ? " (--resume)" : "");
+
+        var over = store is null ? new TaskCompletionSource<RoundOutcome>().Task : WaitOverAsync(store, round);
+        var storeLost = lease?.StoreLost ?? Never;
+        var interrupted = Interruption(cancellationToken);
+        Task<int>? exited = worker.Exited;
+        while (true)
+        {
+            List<Task> watched = [over, storeLost, interrupted];
+            if (exited is not null) watched.Add(exited);
+            var next = await Task.WhenAny(watched);
+            if (next == over || next == storeLost)
+                break;
+
+            RoundOutcome? mine;
+            if (next == interrupted)
+            {
+                interrupted = Never;
+                await worker.StopAsync(_options.StopGrace);
+                exited = null;
+                mine = RoundOutcome.Failed(_contract.Rank, ExitCodes.Interrupted, interrupted: true);
+            }
+            else
+            {
+                var exitCode = await worker.Exited;
+                exited = null;
+                _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} exited with {ExitCode} after {Seconds:0.0} s",
+                    _contract.Rank, round, worker.Id, ExitCodes.Describe(exitCode), clock.Elapsed.TotalSeconds);
+                mine = exitCode == ExitCodes.Success ? null : RoundOutcome.Failed(_contract.Rank, exitCode, interrupted: cancellationToken.IsCancellationRequested);
+            }
+            if (store is null)
+                return mine ?? RoundOutcome.Done(1);
+            try
+            {
+                await PublishAsync(store, round, mine);
+            }
+            catch (Exception e) when (e is IOException or TimeoutException or StoreException or ObjectDisposedException)
+            {
+                return StoreGone(e.Message);
+            }
+        }
+
+        RoundOutcome outcome;
+        if (storeLost.IsCompleted)
+            outcome = StoreGone(await storeLost);
+        else
+        {
+            try
+            {
+                outcome = await over;
+            }
+            catch (Exception e) when (e is IOException or TimeoutException or StoreException or ObjectDisposedException)
+            {
+                outcome = StoreGone(e.Message);
+            }
+        }
+        if (!worker.HasExited)
+        {
+            _logger.LogInformation("agent: rank {Rank}: round {Round}: stopping worker pid {Pid}: {Outcome}", _contract.Rank, round, worker.Id, outcome.Message);
+            await worker.StopAsync(_options.StopGrace);
+        }
+        return outcome;
+    }
+
+    /// <summary>This worker's result: a failure ends the round at once; success counts, and the last rank to succeed ends it.</summary>
+    private async Task PublishAsync(IStore store, int round, RoundOutcome? failure)
+    {
+        if (failure is not null)
+            await store.CompareSetAsync(OverKey(round), ReadOnlyMemory<byte>.Empty, failure.ToBytes());
+        else if (await store.AddAsync(DoneKey(round), 1) == _contract.WorldSize)
+            await store.CompareSetAsync(OverKey(round), ReadOnlyMemory<byte>.Empty, RoundOutcome.Done(_contract.WorldSize).ToBytes());
+    }
+
+    private static async Task<RoundOutcome> WaitOverAsync(IStore store, int round)
+    {
+        while (true)
+        {
+            try
+            {
+                // A round lasts as long as the training does: wait in slices, each one a bounded store wait.
+                return RoundOutcome.Parse(await store.GetAsync(OverKey(round), TimeSpan.FromMinutes(1)));
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+    }
+
+    private RoundOutcome StoreGone(string reason) =>
+        new(RoundOutcomeKind.Lost, 0, ExitCodes.Failed, $"lost rank 0's agent, which serves the store at {_contract.MasterAddr}:{_contract.MasterPort}: {reason}");
+
+    private static Task<string> Interruption(CancellationToken cancellationToken)
+    {
+        var interrupted = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cancellationToken.Register(() => interrupted.TrySetResult("interrupted"));
+        return interrupted.Task;
+    }
+
+    private Dictionary<string, string> WorkerEnvironment(int round) => new()
+    {
+        [RestartCountVariable] = round.ToString(),
+        [MaxRestartsVariable] = _options.MaxRestarts.ToString(),
+        [AgentPidVariable] = Environment.ProcessId.ToString(),
+        [RendezvousOptions.UseAgentStoreVariable] = _contract.WorldSize > 1 ? "True" : "False",
+    };
+
+    /// <summary>Counts this agent out; rank 0's waits until the others have read the verdict, so none loses the store early.</summary>
+    private async Task LeaveAsync(IStore store)
+    {
+        try
+        {
+            using var deadline = new CancellationTokenSource(_options.LeaveTimeout);
+            if (_contract.IsMaster)
+                await store.WaitAsync([$"agent/left/{_contract.WorldSize - 1}"], _options.LeaveTimeout, deadline.Token);
+            else
+                await Rendezvous.CountAsync(store, "agent/left", deadline.Token);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException or IOException or StoreException or ObjectDisposedException)
+        {
+            _logger.LogDebug("agent: rank {Rank} left without the others: {Reason}", _contract.Rank, e.Message);
+        }
+    }
+
+    private int Fail(int exitCode, string message)
+    {
+        _logger.LogError("agent: rank {Rank}: {Message}", _contract.Rank, message);
+        Console.Error.WriteLine($"error: rank {_contract.Rank}: {message}");
+        return exitCode;
+    }
+}

@@ -1,0 +1,20 @@
+namespace Trainer.Elastic;
+
+/// <summary>How the <see cref="ElasticAgent"/> restarts, stops and watches.</summary>
+internal sealed record ElasticOptions
+{
+    /// <summary>Restarts of the whole group after a failure before giving up (torchrun's --max-restarts).</summary>
+    public int MaxRestarts { get; init; } = 3;
+
+    /// <summary>After SIGTERM, how long a worker may take to exit before SIGKILL.</summary>
+    public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often each agent tells rank 0's agent it is alive.</summary>
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>An agent silent this long is lost, and the run with it; also the longest a heartbeat may wait for the store.</summary>
+    public TimeSpan LeaseTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long rank 0's agent keeps the store up at the end for the others to read the verdict and leave.</summary>
+    public TimeSpan LeaveTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,57 @@
+using System.Runtime.InteropServices;
+
+namespace Trainer.Runtime;
+
+/// <summary>The few POSIX calls .NET has no API for: sending SIGTERM, leaving at once, and fsync of a folder.</summary>
+internal static partial class Posix
+{
+    public const int SigKill = 9;
+    public const int SigTerm = 15;
+
+    private const int ReadOnly = 0;
+    private const int Directory = 0x10000; // O_DIRECTORY on Linux
+
+    /// <summary>Sends <paramref name="signal"/> to process <paramref name="pid"/>; false when it is gone.</summary>
+    public static bool Signal(int pid, int signal) => OperatingSystem.IsWindows() ? false : Kill(pid, signal) == 0;
+
+    /// <summary>Ends this process now, running no finalizers or exit handlers (which could wait on a peer that is gone).</summary>
+    public static void ExitNow(int exitCode)
+    {
+        Console.Out.Flush();
+        Console.Error.Flush();
+        if (!OperatingSystem.IsWindows())
+            ExitProcess(exitCode);
+        Environment.Exit(exitCode);
+    }
+
+    /// <summary>Makes a rename inside <paramref name="folder"/> durable: without it a power cut may undo the rename.</summary>
+    public static void FsyncDirectory(string folder)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        var fd = Open(folder, ReadOnly | Directory);
+        if (fd < 0) return; // best effort: the data itself was fsynced
+        try
+        {
+            Fsync(fd);
+        }
+        finally
+        {
+            Close(fd);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    [LibraryImport("libc", EntryPoint = "_exit")]
+    private static partial void ExitProcess(int status);
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
+}
