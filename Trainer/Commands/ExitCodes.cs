@@ -21,11 +21,11 @@ internal static class ExitCodes
     /// <summary>A checkpoint or summary could not be written (disk full, read-only folder); the previous checkpoint is kept.</summary>
     public const int OutputFailed = 4;
 
-    /// <summary>Ctrl+C or SIGTERM.</summary>
+    /// <summary>Stopped on request ("Stop after this epoch"), Ctrl+C or SIGTERM: never restarted.</summary>
     public const int Interrupted = 130;
 
     /// <summary>True when restarting the group cannot help.</summary>
-    public static bool IsFinal(int exitCode) => exitCode is BadConfiguration or Diverged or OutputFailed;
+    public static bool IsFinal(int exitCode) => exitCode is BadConfiguration or Diverged or OutputFailed or Interrupted;
 
     /// <summary>"exit code 1 (failed)", "exit code 137 (killed by SIGKILL)", …</summary>
     public static string Describe(int exitCode) => exitCode switch
