@@ -153,7 +153,7 @@ internal sealed class Learner : IDisposable
         return result;
     }
 
-    private double TrainBatch(Batch batch, double lr, double mom, double wd)
+    internal double TrainBatch(Batch batch, double lr, double mom, double wd)
     {
         // Without a dispose scope every step leaks its tensors' native memory (~100 MB a step at k = 6).
         using var scope = NewDisposeScope();
