@@ -19,6 +19,8 @@ internal sealed class Learner : IDisposable
     public const double Eps = 1e-8;
 
     private readonly List<ILearnerCallback> _callbacks;
+    private readonly BatchTensors _trainTensors = new();
+    private readonly BatchTensors _validTensors = new();
     private volatile bool _stopRequested;
 
     public Learner(nn.Module<Tensor, Tensor> model, DataLoader train, DataLoader valid, IEnumerable<ILearnerCallback>? callbacks = null, IDataParallel? parallel = null)
@@ -138,9 +140,9 @@ internal sealed class Learner : IDisposable
                 using (NewDisposeScope())
                 {
                     if (batch.RealCount == 0) continue;
-                    var input = torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]);
+                    var (input, labels) = _validTensors.Load(batch);
                     var output = Model.forward(input).narrow(0, 0, batch.RealCount);
-                    var target = torch.tensor(batch.Labels).narrow(0, 0, batch.RealCount);
+                    var target = labels.narrow(0, 0, batch.RealCount);
                     sums[0] += nn.functional.cross_entropy(output, target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
                     sums[1] += output.argmax(1).eq(target).sum().item<long>();
                     sums[2] += batch.RealCount;
@@ -163,8 +165,7 @@ internal sealed class Learner : IDisposable
             group.Betas = (mom, Beta2);
             group.Options.weight_decay = wd;
         }
-        var input = torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]);
-        var target = torch.tensor(batch.Labels);
+        var (input, target) = _trainTensors.Load(batch);
         Parallel.BeforeForward(Model);
         var loss = nn.functional.cross_entropy(Model.forward(input), target);
         Optimizer.zero_grad();
@@ -181,6 +182,8 @@ internal sealed class Learner : IDisposable
 
     public void Dispose()
     {
+        _trainTensors.Dispose();
+        _validTensors.Dispose();
         Optimizer.Dispose();
         (Parallel as IDisposable)?.Dispose();
     }
