@@ -20,6 +20,7 @@ public static class TrainerResourceExtensions
             .WithEnvironment("TORCHELASTIC_RUN_ID", launch.RunId)
             .WithEnvironment("TORCHELASTIC_RESTART_COUNT", "0")
             .WithEnvironment("TRAINER_THREADS", launch.ThreadsPerRank.ToString())
+            .WithEnvironment(TrainerAllocator.Variable, TrainerAllocator.Tunables(Environment.GetEnvironmentVariable(TrainerAllocator.Variable)))
             .WithEnvironment("TRAINER_RUN_SECRET", runSecret);
 
     /// <summary>Points a trainer at rank 0's store. The endpoint is not proxied, so the port is rank 0's own listener.</summary>
