@@ -21,6 +21,7 @@ public static class TrainerResourceExtensions
         trainer
             .WithEnvironment("TORCHELASTIC_RUN_ID", launch.RunId)
             .WithEnvironment("TORCHELASTIC_RESTART_COUNT", "0")
+            .WithEnvironment(TrainerAllocator.Variable, TrainerAllocator.Tunables(Environment.GetEnvironmentVariable(TrainerAllocator.Variable)))
             .WithEnvironment("TRAINER_RUN_SECRET", runSecret);
         if (launch.ThreadsPerRank is { } threads)
             trainer.WithEnvironment("TRAINER_THREADS", threads.ToString());

@@ -1,14 +1,17 @@
-"""The PyTorch peer for our benchmarks: the same WRN-22, recipe step and gloo collectives, measured the same way.
+"""The PyTorch peer for our benchmarks: the same WRN-22, recipe step, data pipeline and gloo collectives as
+bench/Bench, measured the same way.
 
 Run with Debian's python3-torch (PyTorch 1.13, CPU). torch.distributed.run is broken on Python 3.11, so ranks
-start with torch.multiprocessing.spawn. Every mode prints one JSON line on stdout.
+start with torch.multiprocessing.spawn. Every mode prints JSON lines on stdout (allreduce: one per size).
 
   python3 bench/pytorch_peer.py train --width 1 --batch 128 --steps 8 --threads 2
   python3 bench/pytorch_peer.py ddp --world 2 --width 1 --batch 128 --steps 8 --threads 1
-  python3 bench/pytorch_peer.py allreduce --world 2 --sizes 1024,1048576 --iters 20
+  python3 bench/pytorch_peer.py allreduce --world 2 --sizes 1024,1048576
+  python3 bench/pytorch_peer.py data --batch 128 --batches 100
 """
-import argparse, json, os, socket, sys, time
+import argparse, json, resource, socket, sys, time
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -50,12 +53,28 @@ def wrn_22(k=6, num_classes=10):
     return nn.Sequential(*layers)
 
 
+def peak_resident_bytes():
+    """VmHWM from /proc/self/status: the peak resident set size."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def train_steps(model, batch, steps, warmup):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.4)
     x = torch.randn(batch, 3, 32, 32)
     y = torch.randint(0, 10, (batch,))
     times = []
+    faults = 0
     for i in range(warmup + steps):
+        if i == warmup:
+            faults = minor_faults()
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
@@ -63,16 +82,22 @@ def train_steps(model, batch, steps, warmup):
         opt.step()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return times
+    return times, (minor_faults() - faults) / steps
+
+
+def report(mode, args, world, times, peaks, faults):
+    print(json.dumps({"mode": mode, "world": world, "width": args.width, "batch": args.batch, "threads": args.threads,
+                      "steps": len(times),
+                      "images_per_second": world * args.batch * len(times) / sum(times),
+                      "best_images_per_second": world * args.batch / min(times),
+                      "peak_resident_bytes": peaks, "minor_faults_per_step": faults}), flush=True)
 
 
 def single(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    times = train_steps(wrn_22(args.width), args.batch, args.steps, args.warmup)
-    print(json.dumps({"mode": "train", "width": args.width, "batch": args.batch, "threads": args.threads,
-                      "images_per_second": args.batch * len(times) / sum(times),
-                      "best_images_per_second": args.batch / min(times)}))
+    times, faults = train_steps(wrn_22(args.width), args.batch, args.steps, args.warmup)
+    report("train", args, 1, times, [peak_resident_bytes()], faults)
 
 
 def ddp_rank(rank, args, port, out):
@@ -80,9 +105,8 @@ def ddp_rank(rank, args, port, out):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=args.world)
     torch.manual_seed(0)
     model = nn.parallel.DistributedDataParallel(wrn_22(args.width))
-    times = train_steps(model, args.batch, args.steps, args.warmup)
-    if rank == 0:
-        out.put(times)
+    times, faults = train_steps(model, args.batch, args.steps, args.warmup)
+    out.put((rank, times, peak_resident_bytes(), faults))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -91,38 +115,81 @@ def ddp(args):
     ctx = mp.get_context("spawn")
     out = ctx.SimpleQueue()
     mp.spawn(ddp_rank, args=(args, free_port(), out), nprocs=args.world, join=True)
-    times = out.get()
-    print(json.dumps({"mode": "ddp", "world": args.world, "width": args.width, "batch": args.batch, "threads": args.threads,
-                      "images_per_second": args.world * args.batch * len(times) / sum(times)}))
+    ranks = sorted(out.get() for _ in range(args.world))
+    _, times, _, faults = ranks[0]
+    report("ddp", args, args.world, times, [r[2] for r in ranks], faults)
 
 
-def allreduce_rank(rank, args, port, out):
+def iterations(size, budget):
+    """bench/Bench's rule: budget / size all-reduces, 20..4000."""
+    return min(max(budget // size, 20), 4000)
+
+
+def allreduce_rank(rank, args, port):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=args.world)
-    rows = []
+    factor = 2 * (args.world - 1) / args.world
     for size in [int(s) for s in args.sizes.split(",")]:
-        t = torch.ones(max(1, size // 4), dtype=torch.float32)
-        iters = args.iters if size < (1 << 24) else max(3, args.iters // 4)
-        for _ in range(3):
+        t = torch.ones(size // 4, dtype=torch.float32)
+        iters = iterations(size, args.budget_bytes)
+        for _ in range(max(5, iters // 10)):
             dist.all_reduce(t)
         dist.barrier()
         t0 = time.perf_counter()
         for _ in range(iters):
             dist.all_reduce(t)
         seconds = (time.perf_counter() - t0) / iters
-        bus = t.numel() * 4 / seconds * 2 * (args.world - 1) / args.world
-        rows.append({"bytes": t.numel() * 4, "seconds": seconds, "bus_bytes_per_second": bus})
-    if rank == 0:
-        out.put(rows)
-    dist.barrier()
+        dist.barrier()
+        if rank == 0:
+            print(json.dumps({"mode": "allreduce", "world": args.world, "bytes": size, "iterations": iters,
+                              "seconds": seconds, "bus_bytes_per_second": size * factor / seconds}), flush=True)
     dist.destroy_process_group()
 
 
 def allreduce(args):
-    ctx = mp.get_context("spawn")
-    out = ctx.SimpleQueue()
-    mp.spawn(allreduce_rank, args=(args, free_port(), out), nprocs=args.world, join=True)
-    print(json.dumps({"mode": "allreduce", "world": args.world, "rows": out.get()}))
+    mp.spawn(allreduce_rank, args=(args, free_port()), nprocs=args.world, join=True)
+
+
+# fastai's cifar_stats, as Trainer/Data/CifarStats.cs
+MEAN = np.array([0.491, 0.482, 0.447], dtype=np.float32).reshape(3, 1, 1)
+STD = np.array([0.247, 0.243, 0.261], dtype=np.float32).reshape(3, 1, 1)
+
+
+def augment(image, rng, out):
+    """torchvision's RandomCrop(32, padding=4, padding_mode='reflect'), RandomHorizontalFlip, ToTensor, Normalize
+    on one CHW uint8 image, written into out (3x32x32 float32)."""
+    padded = np.pad(image, ((0, 0), (4, 4), (4, 4)), mode="reflect")
+    row, col = rng.integers(0, 9, size=2)
+    crop = padded[:, row:row + 32, col:col + 32]
+    if rng.random() < 0.5:
+        crop = crop[:, :, ::-1]
+    np.subtract(crop.astype(np.float32) / 255, MEAN, out=out)
+    out /= STD
+
+
+def data(args):
+    """The training pipeline in one process without workers: sample, augment each image, collate to a tensor."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(args.images, 3, 32, 32), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=args.images)
+    seen, start = 0, None
+    while seen < args.warmup + args.batches:
+        order = torch.randperm(args.images).numpy()
+        for b in range(args.images // args.batch):
+            if seen == args.warmup:
+                start = time.perf_counter()
+            index = order[b * args.batch:(b + 1) * args.batch]
+            batch = np.empty((args.batch, 3, 32, 32), dtype=np.float32)
+            for j, i in enumerate(index):
+                augment(images[i], rng, batch[j])
+            x, y = torch.from_numpy(batch), torch.from_numpy(labels[index])
+            seen += 1
+            if seen == args.warmup + args.batches:
+                break
+    seconds = time.perf_counter() - start
+    print(json.dumps({"mode": "data", "batch": args.batch, "batches": args.batches,
+                      "images_per_second": args.batch * args.batches / seconds}), flush=True)
 
 
 def free_port():
@@ -133,14 +200,18 @@ def free_port():
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["train", "ddp", "allreduce"])
+    p.add_argument("mode", choices=["train", "ddp", "allreduce", "data"])
     p.add_argument("--width", type=int, default=1)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps (2) or batches (10)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--world", type=int, default=2)
     p.add_argument("--sizes", default="1024,16384,262144,1048576,4194304,16777216,67108864")
-    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--budget-bytes", type=int, default=512 << 20)
+    p.add_argument("--batches", type=int, default=100)
+    p.add_argument("--images", type=int, default=10000)
     a = p.parse_args()
-    {"train": single, "ddp": ddp, "allreduce": allreduce}[a.mode](a)
+    if a.warmup is None:
+        a.warmup = 10 if a.mode == "data" else 2
+    {"train": single, "ddp": ddp, "allreduce": allreduce, "data": data}[a.mode](a)

@@ -10,8 +10,10 @@ namespace Trainer.Distributed;
 /// broadcast at the start, BatchNorm buffers before every forward (PyTorch's broadcast_buffers=True), and after
 /// every backward the gradients are averaged across ranks in buckets of at most <see cref="BucketCapBytes"/>.
 /// The gradients live in one flat, reused buffer: each <c>p.grad</c> is a view into it, laid out in reverse
-/// registration order (the order backward produces them), so every bucket is one contiguous slice whose
-/// all-reduce starts as soon as it is issued while the next ones queue behind it.
+/// registration order (the order backward produces them), so every bucket is one contiguous slice, reduced in
+/// place. Steady-state steps allocate nothing: slices and buffer views are made once. The buckets are reduced on
+/// the calling thread after backward rather than overlapped with it: on CPU ranks that own their cores the
+/// reduction competes with backward for the same cores, and bench/run measures it at a few percent of a step.
 /// </summary>
 internal sealed class DistributedDataParallel : IDataParallel, IDisposable
 {
@@ -24,9 +26,10 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
     private readonly Tensor _flatGradients;
     private readonly Tensor[] _gradientViews;
     private readonly (long Offset, long Length)[] _buckets;
-    private readonly Work[] _inFlight;
-    private readonly Dictionary<ScalarType, (Tensor[] Buffers, Tensor Flat)> _buffersByType = new();
     private readonly Device _device;
+    private readonly Tensor[] _bucketSlices;
+    private readonly List<(Tensor[] Buffers, Tensor[] Slots, Tensor Flat)> _buffersByType = [];
+    private readonly bool _buffersRequireGrad;
     private int _noSync;
 
     public DistributedDataParallel(ProcessGroup group, nn.Module model, long bucketCapBytes = DefaultBucketCapBytes)
@@ -61,12 +64,21 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
         }
         buckets.Add((bucketStart, offset - bucketStart));
         _buckets = [.. buckets];
-        _inFlight = new Work[_buckets.Length];
+        _bucketSlices = [.. _buckets.Select(b => _flatGradients.narrow(0, b.Offset, b.Length))];
 
-        foreach (var group2 in model.buffers().GroupBy(b => b.dtype))
+        foreach (var byType in model.buffers().GroupBy(b => b.dtype))
         {
-            var buffers = group2.ToArray();
-            _buffersByType[group2.Key] = (buffers, empty(buffers.Sum(b => b.numel()), group2.Key, buffers[0].device));
+            var buffers = byType.ToArray();
+            var flat = empty(buffers.Sum(b => b.numel()), byType.Key, buffers[0].device);
+            var slots = new Tensor[buffers.Length];
+            long at = 0;
+            for (var i = 0; i < buffers.Length; i++)
+            {
+                slots[i] = flat.narrow(0, at, buffers[i].numel()).view(buffers[i].shape);
+                at += buffers[i].numel();
+            }
+            _buffersByType.Add((buffers, slots, flat));
+            _buffersRequireGrad |= buffers.Any(b => b.requires_grad);
         }
     }
 
@@ -112,12 +124,8 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
         using var span = Telemetry.TrainerTelemetry.StartPhase(Telemetry.TrainerTelemetry.Spans.AllReduce)?
             .SetTag(Telemetry.TrainerTelemetry.Tags.AllReduceBytes, GradientBytes).SetTag(Telemetry.TrainerTelemetry.Tags.AllReduceBuckets, _buckets.Length);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        for (var b = 0; b < _buckets.Length; b++)
-        {
-            using var slice = _flatGradients.narrow(0, _buckets[b].Offset, _buckets[b].Length);
-            _inFlight[b] = _group.AllReduceAsync(slice, ReduceOp.Avg);
-        }
-        foreach (var work in _inFlight) work.Wait();
+        foreach (var slice in _bucketSlices)
+            _group.AllReduce(slice, ReduceOp.Avg);
         AllReduceTime += System.Diagnostics.Stopwatch.GetElapsedTime(started);
     }
 
@@ -161,10 +169,11 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
     }
 
     /// <summary>Points every p.grad at its view of the flat buffer. Module.zero_grad() (set_to_none) drops the views; this restores them.</summary>
-    private void AttachGradients()
+    private unsafe void AttachGradients()
     {
         for (var i = 0; i < _parameters.Length; i++)
         {
+            if (TensorMemory.GradientAddress(_parameters[i]) == TensorMemory.Address(_gradientViews[i])) continue; // the usual case, without allocating
             using var grad = _parameters[i].grad;
             if (grad is not null && grad.Handle != IntPtr.Zero && SameMemory(grad, _gradientViews[i])) continue;
             if (grad is not null)
@@ -183,27 +192,17 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
     private void BroadcastBuffers()
     {
         if (WorldSize == 1) return;
-        using var _ = no_grad();
-        foreach (var (buffers, flat) in _buffersByType.Values)
+        // Buffers normally do not require grad, so the copies record nothing; no_grad() would allocate every step.
+        using var _ = _buffersRequireGrad ? no_grad() : null;
+        foreach (var (buffers, slots, flat) in _buffersByType)
         {
-            long offset = 0;
             if (Rank == 0)
-                foreach (var buffer in buffers)
-                {
-                    using var target = flat.narrow(0, offset, buffer.numel());
-                    target.copy_(buffer.reshape(-1));
-                    offset += buffer.numel();
-                }
+                for (var i = 0; i < buffers.Length; i++)
+                    slots[i].copy_(buffers[i]);
             _group.Broadcast(flat, root: 0);
             if (Rank == 0) continue;
-            offset = 0;
-            foreach (var buffer in buffers)
-            {
-                using var source = flat.narrow(0, offset, buffer.numel());
-                using var shaped = source.view(buffer.shape);
-                buffer.copy_(shaped);
-                offset += buffer.numel();
-            }
+            for (var i = 0; i < buffers.Length; i++)
+                buffers[i].copy_(slots[i]);
         }
     }
 
@@ -211,8 +210,13 @@ internal sealed class DistributedDataParallel : IDataParallel, IDisposable
     {
         foreach (var parameter in _parameters.Where(p => !p.IsInvalid)) parameter.grad = null;
         foreach (var view in _gradientViews) view.Dispose();
+        foreach (var slice in _bucketSlices) slice.Dispose();
         _flatGradients.Dispose();
-        foreach (var (_, flat) in _buffersByType.Values) flat.Dispose();
+        foreach (var (_, slots, flat) in _buffersByType)
+        {
+            foreach (var slot in slots) slot.Dispose();
+            flat.Dispose();
+        }
     }
 
     private sealed class Scope(Action onDispose) : IDisposable

@@ -12,6 +12,31 @@ internal static unsafe partial class TensorMemory
     [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
     private static partial IntPtr DataPointer(IntPtr tensor);
 
+    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_grad")]
+    private static partial IntPtr Gradient(IntPtr tensor);
+
+    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_dispose")]
+    private static partial void Release(IntPtr tensor);
+
+    /// <summary>
+    /// Address of <paramref name="parameter"/>'s .grad, or null when it has none: what <c>parameter.grad</c> tells,
+    /// without allocating the managed Tensor that getter returns on every call.
+    /// </summary>
+    public static byte* GradientAddress(torch.Tensor parameter)
+    {
+        var gradient = Gradient(parameter.Handle);
+        if (gradient == IntPtr.Zero)
+            return null;
+        try
+        {
+            return (byte*)DataPointer(gradient);
+        }
+        finally
+        {
+            Release(gradient);
+        }
+    }
+
     /// <summary>Address of the tensor's first element; the tensor must be contiguous to read it as one block.</summary>
     public static byte* Address(torch.Tensor tensor)
     {

@@ -21,6 +21,8 @@ internal sealed class Learner : IDisposable
 
     private readonly List<ILearnerCallback> _callbacks;
     private readonly bool _onCpu;
+    private readonly BatchTensors _trainTensors = new();
+    private readonly BatchTensors _validTensors = new();
     private volatile bool _stopRequested;
 
     public Learner(nn.Module<Tensor, Tensor> model, DataLoader train, DataLoader valid, IEnumerable<ILearnerCallback>? callbacks = null, IDataParallel? parallel = null)
@@ -153,9 +155,9 @@ internal sealed class Learner : IDisposable
                 using (NewDisposeScope())
                 {
                     if (batch.RealCount == 0) continue;
-                    var input = OnDevice(torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]));
-                    var output = Model.forward(input).narrow(0, 0, batch.RealCount);
-                    var target = OnDevice(torch.tensor(batch.Labels)).narrow(0, 0, batch.RealCount);
+                    var (images, labels) = _validTensors.Load(batch);
+                    var output = Model.forward(OnDevice(images)).narrow(0, 0, batch.RealCount);
+                    var target = OnDevice(labels).narrow(0, 0, batch.RealCount);
                     sums[0] += nn.functional.cross_entropy(output, target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64).item<double>();
                     sums[1] += output.argmax(1).eq(target).sum().item<long>();
                     sums[2] += batch.RealCount;
@@ -168,7 +170,7 @@ internal sealed class Learner : IDisposable
         return result;
     }
 
-    private double TrainBatch(Batch batch, double lr, double mom, double wd)
+    internal double TrainBatch(Batch batch, double lr, double mom, double wd)
     {
         // Without a dispose scope every step leaks its tensors' native memory (~100 MB a step at k = 6).
         using var scope = NewDisposeScope();
@@ -178,8 +180,9 @@ internal sealed class Learner : IDisposable
             group.Betas = (mom, Beta2);
             group.Options.weight_decay = wd;
         }
-        var input = OnDevice(torch.tensor(batch.Images, [batch.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]));
-        var target = OnDevice(torch.tensor(batch.Labels));
+        var (images, labels) = _trainTensors.Load(batch);
+        var input = OnDevice(images);
+        var target = OnDevice(labels);
         // Phase spans exist only inside a sampled step's span (see TrainerTelemetry.StartStep); otherwise StartPhase is null.
         using (Parallel.WorldSize > 1 ? TrainerTelemetry.StartPhase(TrainerTelemetry.Spans.BroadcastBuffers) : null)
             Parallel.BeforeForward(Model);
@@ -209,6 +212,8 @@ internal sealed class Learner : IDisposable
 
     public void Dispose()
     {
+        _trainTensors.Dispose();
+        _validTensors.Dispose();
         Optimizer.Dispose();
         (Parallel as IDisposable)?.Dispose();
     }

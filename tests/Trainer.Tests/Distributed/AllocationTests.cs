@@ -1,5 +1,6 @@
 using TorchSharp;
 using Trainer.Distributed;
+using static TorchSharp.torch;
 
 namespace Trainer.Tests.Distributed;
 
@@ -33,6 +34,47 @@ public class AllocationTests
             }
             return GC.GetAllocatedBytesForCurrentThread() - before;
         });
+        Assert.All(allocated, bytes => Assert.Equal(0, bytes));
+    }
+
+    [Fact]
+    public async Task DistributedDataParallel_hooks_allocate_nothing_in_steady_state()
+    {
+        using var ranks = await Ranks.CreateAsync(2);
+        var models = Enumerable.Range(0, 2).Select(_ =>
+        {
+            torch.manual_seed(5);
+            // BatchNorm gives float32 and int64 buffers to broadcast; the small cap gives several buckets.
+            return nn.Sequential(nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4));
+        }).ToArray();
+        var allocated = ranks.RunAll(group =>
+        {
+            var model = models[group.Rank];
+            using var ddp = new DistributedDataParallel(group, model, bucketCapBytes: 1024);
+            using var optimizer = optim.AdamW(model.parameters());
+            using var x = randn(8, 12);
+            using var y = randint(0, 4, [8]);
+            ddp.OnFitStart(model);
+            long inHooks = 0;
+            for (var step = 0; step < 10; step++)
+            {
+                using var scope = NewDisposeScope();
+                optimizer.zero_grad();
+                var start = GC.GetAllocatedBytesForCurrentThread();
+                ddp.BeforeForward(model);
+                var beforeForward = GC.GetAllocatedBytesForCurrentThread() - start;
+                nn.functional.cross_entropy(model.forward(x), y).backward();
+                start = GC.GetAllocatedBytesForCurrentThread();
+                ddp.AfterBackward(model);
+                var afterBackward = GC.GetAllocatedBytesForCurrentThread() - start;
+                optimizer.step();
+                if (step >= 3)
+                    inHooks += beforeForward + afterBackward;
+            }
+            Assert.True(ddp.BucketLengths.Count > 1);
+            return inHooks;
+        });
+        foreach (var model in models) model.Dispose();
         Assert.All(allocated, bytes => Assert.Equal(0, bytes));
     }
 }

@@ -2,7 +2,10 @@ using System.Diagnostics;
 
 namespace Trainer.Tests.Distributed;
 
-/// <summary>Ranks as separate processes (bench/Bench's all-reduce loop), one of them killed with SIGKILL mid-run.</summary>
+/// <summary>
+/// Ranks as separate processes (bench/Bench's all-reduce loop, joined through the torchrun contract like the
+/// Trainer), one of them killed with SIGKILL mid-run.
+/// </summary>
 [Collection("Distributed")]
 public class ProcessFaultTests
 {
@@ -10,9 +13,9 @@ public class ProcessFaultTests
     public async Task The_surviving_processes_of_a_killed_rank_fail_promptly_naming_it()
     {
         const int worldSize = 3;
-        using var store = new TemporaryDirectory();
+        var port = FreeTcpPort.Next();
         var sizes = string.Join(",", Enumerable.Repeat(16L << 20, 500)); // minutes of work: the kill comes first
-        var ranks = Enumerable.Range(0, worldSize).Select(rank => StartRank(rank, worldSize, store.Path, sizes)).ToArray();
+        var ranks = Enumerable.Range(0, worldSize).Select(rank => StartRank(rank, worldSize, port, sizes)).ToArray();
         try
         {
             // Rank 0 prints a line per finished size: once one is out, every rank is mid-run.
@@ -41,7 +44,7 @@ public class ProcessFaultTests
         }
     }
 
-    private static Process StartRank(int rank, int worldSize, string store, string sizes)
+    private static Process StartRank(int rank, int worldSize, int port, string sizes)
     {
         // The test's own deps file lists Bench and TorchSharp's native assets, so the rank runs from this folder.
         var start = new ProcessStartInfo("dotnet")
@@ -49,20 +52,23 @@ public class ProcessFaultTests
             WorkingDirectory = AppContext.BaseDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            Environment =
+            {
+                ["RANK"] = rank.ToString(),
+                ["WORLD_SIZE"] = worldSize.ToString(),
+                ["MASTER_ADDR"] = "127.0.0.1",
+                ["MASTER_PORT"] = port.ToString(),
+                ["TORCHELASTIC_RUN_ID"] = $"kill-test-{port}",
+            },
         };
         foreach (var argument in new[]
                  {
                      "exec", "--runtimeconfig", "Trainer.Tests.runtimeconfig.json", "--depsfile", "Trainer.Tests.deps.json",
-                     "Bench.dll", "allreduce", rank.ToString(), worldSize.ToString(), store, sizes,
+                     "Bench.dll", "allreduce", "--sizes", sizes,
                  })
             start.ArgumentList.Add(argument);
+        foreach (var inherited in new[] { "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "TORCHELASTIC_RESTART_COUNT", "TRAINER_RUN_SECRET", "TRAINER_BACKEND" })
+            start.Environment.Remove(inherited);
         return Process.Start(start)!;
-    }
-
-    private sealed class TemporaryDirectory : IDisposable
-    {
-        public string Path { get; } = Directory.CreateTempSubdirectory("collectives-").FullName;
-
-        public void Dispose() => Directory.Delete(Path, recursive: true);
     }
 }

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Diagnostics;
+using TorchSharp;
+using Trainer.Data;
+using DataLoader = Trainer.Data.DataLoader;
+
+namespace Bench;
+
+/// <summary>
+/// `Bench data`: images per second out of the training pipeline (DataLoader with fastai's rand_pad + flip_lr +
+/// normalize), each batch turned into the input tensor as the Learner does. bench/run pins it to one core.
+/// </summary>
+internal static class DataBenchmark
+{
+    private static readonly Option<int> BatchSize = new("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 128 };
+    private static readonly Option<int> Batches = new("--batches") { Description = "Timed batches.", DefaultValueFactory = _ => 100 };
+    private static readonly Option<int> Warmup = new("--warmup") { Description = "Untimed batches first.", DefaultValueFactory = _ => 10 };
+    private static readonly Option<int> Images = new("--images") { Description = "Synthetic images in the dataset.", DefaultValueFactory = _ => 10_000 };
+
+    public static Command Create()
+    {
+        var command = new Command("data", "Data-pipeline throughput with augmentation.");
+        foreach (var option in new Option[] { BatchSize, Batches, Warmup, Images })
+            command.Options.Add(option);
+        command.SetAction(parse =>
+        {
+            var (batch, batches, warmup, images) = (parse.GetValue(BatchSize), parse.GetValue(Batches), parse.GetValue(Warmup), parse.GetValue(Images));
+            if (batch < 1 || batches < 1 || warmup < 0 || images < batch)
+            {
+                Console.Error.WriteLine($"error: need --batch >= 1, --batches >= 1, --warmup >= 0 and --images >= --batch (got {batch}, {batches}, {warmup}, {images}).");
+                return 2;
+            }
+            torch.set_num_threads(1);
+            var dataset = SyntheticDataset.Create(images, seed: 0, "benchmark");
+            var loader = new DataLoader(dataset, new RandomSampler(dataset.Count), batch, Augmentation.Train(), dropLast: true);
+            var seen = 0;
+            var clock = new Stopwatch();
+            for (var epoch = 0; seen < warmup + batches; epoch++)
+            {
+                loader.Sampler.SetEpoch(epoch);
+                foreach (var next in loader.GetBatches(epoch))
+                {
+                    if (seen == warmup) clock.Start();
+                    using (next)
+                    using (var input = torch.tensor(next.Images, [next.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]))
+                    {
+                    }
+                    if (++seen == warmup + batches) break;
+                }
+            }
+            Json.WriteLine(new { mode = "data", batch, batches, images_per_second = (double)batch * batches / clock.Elapsed.TotalSeconds, cores = Environment.ProcessorCount });
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,26 @@
+using System.Globalization;
+
+namespace Bench;
+
+/// <summary>What the kernel counts for this process: peak resident memory and minor page faults (Linux /proc).</summary>
+internal static class ProcessCounters
+{
+    /// <summary>VmHWM from /proc/self/status in bytes: the peak resident set size; 0 where /proc is missing.</summary>
+    public static long PeakResidentBytes()
+    {
+        if (!File.Exists("/proc/self/status")) return 0;
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) * 1024;
+        return 0;
+    }
+
+    /// <summary>Minor page faults so far (field 10 of /proc/self/stat); 0 where /proc is missing.</summary>
+    public static long MinorFaults()
+    {
+        if (!File.Exists("/proc/self/stat")) return 0;
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[7], CultureInfo.InvariantCulture); // fields after "pid (comm)": state is [0], minflt is [7]
+    }
+}
