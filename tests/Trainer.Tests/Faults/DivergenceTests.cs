@@ -54,7 +54,7 @@ public sealed class DivergenceTests
         var (exit, _, error) = InProcessTrain.Run(InProcessTrain.Tiny(dir.Path, "--epochs", "3", "--lr", "1e30"));
 
         Assert.Equal(ExitCodes.Diverged, exit);
-        Assert.Matches(@"error: rank 0: training diverged at step \d+: \d+ averaged gradient values are NaN or infinite", error);
+        Assert.Matches(@"error: rank 0: training diverged at step \d+: the averaged gradients are (NaN|infinite)", error);
         Assert.Contains($"The last checkpoint in {dir.Path} is kept; lower --lr", error);
         // Weight decay multiplies the weights by 1 - lr·wd: they overflow within the first epoch, which is never saved.
         Assert.False(File.Exists(Path.Combine(dir.Path, Checkpoint.FileName)));
