@@ -227,10 +227,15 @@ internal sealed class ElasticAgent
                 // Tell the others first: this process may be ended soon after the signal.
                 interrupted = Never;
                 mine = RoundOutcome.Failed(_contract.Rank, ExitCodes.Interrupted, interrupted: true);
-                if (store is not null)
-                    await TryPublishAsync(store, round, mine);
+                if (store is null)
+                {
+                    await worker.StopAsync(_options.StopGrace);
+                    return mine;
+                }
+                await TryPublishAsync(store, round, mine);
                 await worker.StopAsync(_options.StopGrace);
                 exited = null;
+                continue;
             }
             else
             {
