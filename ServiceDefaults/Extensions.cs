@@ -69,6 +69,7 @@ public static class Extensions
                  {
                      ("RANK", "trainer.rank"), ("LOCAL_RANK", "trainer.local_rank"),
                      ("WORLD_SIZE", "trainer.world_size"), ("TORCHELASTIC_RUN_ID", "trainer.run_id"),
+                     ("TORCHELASTIC_RESTART_COUNT", "trainer.restart_count"),
                  })
         {
             var value = configuration[variable];

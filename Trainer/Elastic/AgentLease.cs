@@ -22,6 +22,7 @@ internal sealed class AgentLease : IAsyncDisposable
     private readonly TaskCompletionSource<string> _storeLost = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _loop;
     private int _round;
+    private int _lastRound;
 
     private AgentLease(IStore store, DistributedContract contract, ElasticOptions options, ILogger logger)
     {
@@ -35,11 +36,18 @@ internal sealed class AgentLease : IAsyncDisposable
     /// <summary>On agents other than rank 0's: completes, with the reason, when the store (rank 0's agent) stopped answering.</summary>
     public Task<string> StoreLost => _storeLost.Task;
 
-    /// <summary>The round this agent is in; a lost agent ends this round and every later one.</summary>
+    /// <summary>The round this agent is in; a lost agent ends this round and every later one up to <see cref="LastRound"/>.</summary>
     public int Round
     {
         get => Volatile.Read(ref _round);
         set => Volatile.Write(ref _round, value);
+    }
+
+    /// <summary>The last round the agents may start (the first plus --max-restarts).</summary>
+    public int LastRound
+    {
+        get => Volatile.Read(ref _lastRound);
+        set => Volatile.Write(ref _lastRound, value);
     }
 
     public static AgentLease Start(IStore store, DistributedContract contract, ElasticOptions options, ILogger logger) => new(store, contract, options, logger);
@@ -116,7 +124,7 @@ internal sealed class AgentLease : IAsyncDisposable
     {
         var outcome = RoundOutcome.Lost(rank, why).ToBytes();
         _logger.LogError("agent: rank {Rank}'s agent is lost ({Why}); ending the run", rank, why);
-        for (var round = Round; round <= _options.MaxRestarts; round++)
+        for (var round = Round; round <= LastRound; round++)
             await _store.CompareSetAsync(ElasticAgent.OverKey(round), ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
     }
 

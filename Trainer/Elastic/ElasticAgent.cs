@@ -90,15 +90,15 @@ internal sealed class ElasticAgent
 
     internal async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        if (_contract.WorldSize == 1)
-            return await RoundsAsync(null, null, cancellationToken);
-
         StoreServer? server = null;
         StoreClient? store = null;
         AgentLease? lease = null;
         var leave = false;
         try
         {
+            // A world of one needs no store: its rounds are this agent's alone.
+            if (_contract.WorldSize == 1)
+                return await RoundsAsync(null, null, cancellationToken);
             var clock = Stopwatch.StartNew();
             TimeSpan Remaining() => TimeSpan.FromTicks(Math.Max(0, (_rendezvous.JoinTimeout - clock.Elapsed).Ticks));
             if (_contract.IsMaster)
@@ -121,6 +121,10 @@ internal sealed class ElasticAgent
         catch (Exception e) when (e is TimeoutException or IOException or StoreException or SocketException)
         {
             return Fail(ExitCodes.Failed, e.Message);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            return Fail(ExitCodes.Failed, $"could not start the worker: {e.Message}");
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -174,7 +178,7 @@ internal sealed class ElasticAgent
         for (var round = first; ; round++)
         {
             if (lease is not null)
-                lease.Round = round;
+                (lease.Round, lease.LastRound) = (round, last);
             _metrics.RoundStarted(round);
             var outcome = await RunRoundAsync(round, resume: round > first, store, lease, cancellationToken);
             _lastOutcome = outcome;
@@ -186,7 +190,6 @@ internal sealed class ElasticAgent
                 case RoundOutcomeKind.Failed when round < last:
                     _logger.LogWarning("agent: rank {Rank}: round {Round} failed: {Outcome}; restarting every rank from the last checkpoint (restart {Restart} of at most {MaxRestarts})",
                         _contract.Rank, round, outcome.Message, round - first + 1, _options.MaxRestarts);
-                    Console.Error.WriteLine($"agent: rank {_contract.Rank}: round {round} failed: {outcome.Message}; restarting every rank from the last checkpoint (restart {round - first + 1} of at most {_options.MaxRestarts})");
                     continue;
                 case RoundOutcomeKind.Failed:
                     return Fail(ExitCodes.Failed, $"round {round} failed: {outcome.Message}; giving up after {_options.MaxRestarts} restart(s) (--max-restarts)");
@@ -221,10 +224,18 @@ internal sealed class ElasticAgent
             RoundOutcome? mine;
             if (next == interrupted)
             {
+                // Tell the others first: this process may be ended soon after the signal.
                 interrupted = Never;
+                mine = RoundOutcome.Failed(_contract.Rank, ExitCodes.Interrupted, interrupted: true);
+                if (store is null)
+                {
+                    await worker.StopAsync(_options.StopGrace);
+                    return mine;
+                }
+                await TryPublishAsync(store, round, mine);
                 await worker.StopAsync(_options.StopGrace);
                 exited = null;
-                mine = RoundOutcome.Failed(_contract.Rank, ExitCodes.Interrupted, interrupted: true);
+                continue;
             }
             else
             {
@@ -266,6 +277,18 @@ internal sealed class ElasticAgent
             await worker.StopAsync(_options.StopGrace);
         }
         return outcome;
+    }
+
+    private async Task TryPublishAsync(IStore store, int round, RoundOutcome failure)
+    {
+        try
+        {
+            await PublishAsync(store, round, failure);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or StoreException or ObjectDisposedException)
+        {
+            _logger.LogDebug("agent: rank {Rank} could not tell the others: {Reason}", _contract.Rank, e.Message);
+        }
     }
 
     /// <summary>This worker's result: a failure ends the round at once; success counts, and the last rank to succeed ends it.</summary>

@@ -54,11 +54,31 @@ public sealed class DivergenceTests
         var (exit, _, error) = InProcessTrain.Run(InProcessTrain.Tiny(dir.Path, "--epochs", "3", "--lr", "1e30"));
 
         Assert.Equal(ExitCodes.Diverged, exit);
-        Assert.Matches(@"error: rank 0: training diverged at step \d+: \d+ averaged gradient values are NaN or infinite", error);
+        Assert.Matches(@"error: rank 0: training diverged at step \d+: the averaged gradients are (NaN|infinite)", error);
         Assert.Contains($"The last checkpoint in {dir.Path} is kept; lower --lr", error);
         // Weight decay multiplies the weights by 1 - lr·wd: they overflow within the first epoch, which is never saved.
         Assert.False(File.Exists(Path.Combine(dir.Path, Checkpoint.FileName)));
         Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task A_NaN_on_one_rank_stops_every_rank_at_the_same_step_without_a_restart_and_keeps_the_last_checkpoint()
+    {
+        using var output = new TempDirectory();
+        using var run = TrainerRanks.Start(2, TrainerRanks.TinyRun(output.Path, trainImages: 128, more: ["--checkpoint-every", "2"]),
+            new Dictionary<string, string?> { ["TRAINER_FAULT"] = "point=nan,rank=1,at=6" });
+
+        var exitCodes = await run.WaitAsync(RankLossTests.Patience);
+
+        Assert.All(exitCodes, code => Assert.Equal(ExitCodes.Diverged, code));
+        foreach (var rank in run.Ranks)
+        {
+            Assert.Contains($"error: rank {rank.Rank}: training diverged at step 6: ", rank.Output);
+            Assert.Contains("not restarting, since a restart would meet the same problem", rank.Output);
+            Assert.DoesNotContain("round 1:", rank.Output);
+        }
+        var kept = Checkpoint.ReadInfo(Path.Combine(output.Path, Checkpoint.FileName));
+        Assert.Equal((1, 4), (kept.Epoch, kept.Step));
     }
 
     private static float[][] Gradients(nn.Module model) =>

@@ -14,7 +14,8 @@ internal static class InProcessTrain
         var options = new Dictionary<string, string>
         {
             ["--preset"] = "quick", ["--dataset"] = "synthetic", ["--limit-train"] = "64", ["--limit-valid"] = "32", ["--bs"] = "16",
-            ["--epochs"] = "2", ["--output"] = output, ["--threads"] = "1",
+            // torch's thread count is global to the process: keep it, so tests running beside this one stay bit-reproducible.
+            ["--epochs"] = "2", ["--output"] = output, ["--threads"] = $"{TorchSharp.torch.get_num_threads()}",
         };
         for (var i = 0; i + 1 < overrides.Length; i += 2)
             options[overrides[i]] = overrides[i + 1];

@@ -13,7 +13,7 @@ public sealed partial class LoadTests(ITestOutputHelper log)
 {
     private const int WorldSize = 8;
     private const int Epochs = 8;
-    private const int BatchesPerEpoch = 12;
+    private const int BatchesPerEpoch = 10;
 
     /// <summary>Generous: allocator and GC noise is a few MB; a per-step leak of the kind TorchSharp makes easy is hundreds.</summary>
     private const double MaxGrowthMb = 48;

@@ -79,6 +79,28 @@ public sealed partial class RestartTests(ITestOutputHelper log)
         }
     }
 
+    [Fact]
+    public async Task Interrupting_one_agent_stops_every_rank_with_exit_code_130_and_no_restart()
+    {
+        using var output = new TempDirectory();
+        using var run = TrainerRanks.Start(2, TrainerRanks.TinyRun(output.Path, trainImages: 384, epochs: 3));
+        await run[0].WaitForLineAsync("epoch 1/3 batch 2/", RankLossTests.Patience);
+
+        var signalledAt = run.Clock.Elapsed;
+        Trainer.Runtime.Posix.Signal(run[1].Pid, Trainer.Runtime.Posix.SigTerm);
+        var exitCodes = await run.WaitAsync(RankLossTests.Patience);
+
+        var lastExit = run.Ranks.Max(r => r.ExitedAt!.Value) - signalledAt;
+        log.WriteLine($"SIGTERM to rank 1's agent; every rank had exited {lastExit.TotalSeconds:0.00} s later");
+        Assert.All(exitCodes, code => Assert.Equal(130, code));
+        foreach (var rank in run.Ranks)
+        {
+            Assert.Contains("rank 1's worker was interrupted (Ctrl+C or SIGTERM); not restarting", rank.Output);
+            Assert.DoesNotContain("round 1:", rank.Output);
+        }
+        Assert.True(lastExit < RankLossTests.Prompt, $"the ranks took {lastExit} to stop\n{run}");
+    }
+
     private static List<string> Args(string output) =>
         TrainerRanks.TinyRun(output, trainImages: 2 * 16 * BatchesPerEpoch, epochs: Epochs, "--checkpoint-every", $"{CheckpointEvery}");
 
