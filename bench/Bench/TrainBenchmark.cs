@@ -75,7 +75,9 @@ internal static class TrainBenchmark
         model.train();
         learner.Parallel.OnFitStart(model);
         var times = new double[settings.Steps];
+        var ddp = learner.Parallel as DistributedDataParallel;
         long faults = 0, managedBytes = 0, collections = 0;
+        var allReduce = TimeSpan.Zero;
         for (var i = 0; i < settings.Warmup + settings.Steps; i++)
         {
             if (i == settings.Warmup)
@@ -83,6 +85,7 @@ internal static class TrainBenchmark
                 faults = ProcessCounters.MinorFaults();
                 managedBytes = GC.GetTotalAllocatedBytes();
                 collections = GC.CollectionCount(0);
+                allReduce = ddp?.AllReduceTime ?? TimeSpan.Zero;
             }
             var started = Stopwatch.GetTimestamp();
             learner.TrainBatch(batch, Lr, Beta1, WeightDecay);
@@ -92,6 +95,7 @@ internal static class TrainBenchmark
         faults = ProcessCounters.MinorFaults() - faults;
         managedBytes = GC.GetTotalAllocatedBytes() - managedBytes;
         collections = GC.CollectionCount(0) - collections;
+        allReduce = (ddp?.AllReduceTime ?? TimeSpan.Zero) - allReduce;
 
         var peaks = new[] { ProcessCounters.PeakResidentBytes() };
         if (group is not null)
@@ -117,7 +121,8 @@ internal static class TrainBenchmark
                 minor_faults_per_step = (double)faults / settings.Steps,
                 managed_bytes_per_step = (double)managedBytes / settings.Steps,
                 gen0_collections = collections,
-                all_reduce_seconds = (learner.Parallel as DistributedDataParallel)?.AllReduceTime.TotalSeconds,
+                step_seconds = times.Sum() / settings.Steps,
+                all_reduce_seconds_per_step = ddp is null ? (double?)null : allReduce.TotalSeconds / settings.Steps,
             });
         }
         return 0;
