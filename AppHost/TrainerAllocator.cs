@@ -1,16 +1,14 @@
 namespace AppHost;
 
 /// <summary>
-/// glibc's allocator settings for the trainers, which only a launcher can give (glibc reads GLIBC_TUNABLES when the
-/// process starts). libtorch frees and re-allocates its large activation buffers every step:
+/// glibc's allocator settings for the trainers that only a launcher can give (glibc reads GLIBC_TUNABLES when the
+/// process starts); the Trainer sets the rest itself (Trainer/Runtime/NativeAllocator.cs, with the measurements).
 /// <list type="bullet">
-/// <item>glibc.malloc.hugetlb=1: fresh memory comes in transparent huge pages, so it costs a few page faults instead
-/// of hundreds of thousands, and freed memory still returns to the OS (peak memory at PyTorch's level).</item>
+/// <item>glibc.malloc.hugetlb=1: the blocks libtorch maps afresh every step come in transparent huge pages, a few
+/// page faults instead of tens of thousands.</item>
 /// <item>glibc.malloc.arena_max=1: every thread allocates from the main heap. Training runs on a thread-pool thread
-/// (after the host's awaits), and a thread's own arena gives its memory back and faults it in again every step
-/// (22,000 faults per step at k = 1 against 130 with one arena).</item>
+/// (after the host's awaits); its own arena measured 22,000 faults per step at k = 1 against 130 with one arena.</item>
 /// </list>
-/// See Trainer/Runtime/NativeAllocator.cs for the measurements and the in-process fallback.
 /// </summary>
 public static class TrainerAllocator
 {
