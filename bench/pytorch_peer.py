@@ -66,15 +66,19 @@ def minor_faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+def kernel_seconds():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
 def train_steps(model, batch, steps, warmup):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.4)
     x = torch.randn(batch, 3, 32, 32)
     y = torch.randint(0, 10, (batch,))
     times = []
-    faults = 0
+    faults = kernel = 0
     for i in range(warmup + steps):
         if i == warmup:
-            faults = minor_faults()
+            faults, kernel = minor_faults(), kernel_seconds()
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
@@ -82,22 +86,23 @@ def train_steps(model, batch, steps, warmup):
         opt.step()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return times, (minor_faults() - faults) / steps
+    return times, ((minor_faults() - faults) / steps, (kernel_seconds() - kernel) / steps)
 
 
-def report(mode, args, world, times, peaks, faults):
+def report(mode, args, world, times, peaks, counters):
     print(json.dumps({"mode": mode, "world": world, "width": args.width, "batch": args.batch, "threads": args.threads,
                       "steps": len(times),
                       "images_per_second": world * args.batch * len(times) / sum(times),
                       "best_images_per_second": world * args.batch / min(times),
-                      "peak_resident_bytes": peaks, "minor_faults_per_step": faults}), flush=True)
+                      "peak_resident_bytes": peaks, "minor_faults_per_step": counters[0], "kernel_seconds_per_step": counters[1],
+                      "step_seconds": sum(times) / len(times)}), flush=True)
 
 
 def single(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    times, faults = train_steps(wrn_22(args.width), args.batch, args.steps, args.warmup)
-    report("train", args, 1, times, [peak_resident_bytes()], faults)
+    times, counters = train_steps(wrn_22(args.width), args.batch, args.steps, args.warmup)
+    report("train", args, 1, times, [peak_resident_bytes()], counters)
 
 
 def ddp_rank(rank, args, port, out):
@@ -105,8 +110,8 @@ def ddp_rank(rank, args, port, out):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=args.world)
     torch.manual_seed(0)
     model = nn.parallel.DistributedDataParallel(wrn_22(args.width))
-    times, faults = train_steps(model, args.batch, args.steps, args.warmup)
-    out.put((rank, times, peak_resident_bytes(), faults))
+    times, counters = train_steps(model, args.batch, args.steps, args.warmup)
+    out.put((rank, times, peak_resident_bytes(), counters))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -116,8 +121,8 @@ def ddp(args):
     out = ctx.SimpleQueue()
     mp.spawn(ddp_rank, args=(args, free_port(), out), nprocs=args.world, join=True)
     ranks = sorted(out.get() for _ in range(args.world))
-    _, times, _, faults = ranks[0]
-    report("ddp", args, args.world, times, [r[2] for r in ranks], faults)
+    _, times, _, counters = ranks[0]
+    report("ddp", args, args.world, times, [r[2] for r in ranks], counters)
 
 
 def iterations(size, budget):

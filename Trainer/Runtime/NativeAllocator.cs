@@ -3,18 +3,17 @@ using System.Runtime.InteropServices;
 namespace Trainer.Runtime;
 
 /// <summary>
-/// glibc malloc for libtorch's large per-step buffers. By default glibc maps each big activation afresh and returns
-/// it on free, so every step pays page faults and zeroing: about 35,000 minor faults per step at k = 1 here, and
-/// 0.4-1.0x PyTorch's speed. Two remedies, measured at k = 6 (batch 128, 2 threads; PyTorch 1.13: 1.95 GB peak,
-/// 530,000 faults per step):
-/// <list type="bullet">
-/// <item>The launcher's GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (set before the process starts, see AppHost): big
-/// blocks still go back to the OS, but fresh memory comes in transparent huge pages. 1.92 GB peak, 30,000 faults.</item>
-/// <item>Otherwise, this class's mallopt settings, the in-process MALLOC_MMAP_THRESHOLD_=256 MiB
-/// MALLOC_TRIM_THRESHOLD_=1 GiB MALLOC_TOP_PAD_=256 MiB: freed blocks stay in the heap for the next step.
-/// 2.5 GB peak, 12,000 faults.</item>
-/// </list>
-/// Explicit MALLOC_* settings in the environment win over both.
+/// glibc malloc for libtorch's large per-step buffers. By default glibc maps big blocks afresh and returns them on
+/// free, so every step pays page faults and the kernel's zeroing of fresh memory: about 35,000 minor faults per step
+/// at k = 1 here, and 0.4-1.0x PyTorch's speed. This sets what glibc's adaptive threshold settles on anyway, from the
+/// first step and without trimming: blocks up to 32 MiB (glibc's largest mmap threshold, MALLOC_MMAP_THRESHOLD_) stay
+/// in the heap and are reused, MALLOC_TRIM_THRESHOLD_=1 GiB and MALLOC_TOP_PAD_=256 MiB keep the heap from shrinking
+/// and growing every step. Larger blocks (k = 6's 50 MB activations) still go back to the OS, as in PyTorch, so peak
+/// memory stays at PyTorch's; the launcher's GLIBC_TUNABLES (AppHost/TrainerAllocator.cs) makes their fresh memory
+/// come in huge pages. Measured at k = 6, batch 128, 2 threads (kernel CPU seconds per step, peak memory):
+/// PyTorch 1.13 1.1 s, 2.0-2.2 GB; this with the launcher's tunables 1.1 s, 1.9 GB; keeping every block in the heap
+/// (MALLOC_MMAP_THRESHOLD_=268435456) 0.2 s, 2.5-2.8 GB: set that on the launcher to trade memory for speed.
+/// Explicit MALLOC_* variables or malloc thresholds in GLIBC_TUNABLES win.
 /// </summary>
 internal static partial class NativeAllocator
 {
@@ -24,15 +23,15 @@ internal static partial class NativeAllocator
     private const int MTopPad = -2;
     private const int MMmapThreshold = -3;
 
-    /// <summary>Applies the mallopt settings once; returns false where they do not apply (not glibc, set in the environment, or huge pages in use).</summary>
+    /// <summary>Applies the settings once; returns false where they do not apply (not glibc, or chosen in the environment).</summary>
     public static bool Tune()
     {
         if (!OperatingSystem.IsLinux()) return false;
         if (Environment.GetEnvironmentVariables().Keys.OfType<string>().Any(k => k.StartsWith("MALLOC_", StringComparison.Ordinal))) return false;
-        if (UsesHugePages(Environment.GetEnvironmentVariable(TunablesVariable), ReadTransparentHugePageMode())) return false;
+        if (SetsThresholds(Environment.GetEnvironmentVariable(TunablesVariable))) return false;
         try
         {
-            return mallopt(MMmapThreshold, 256 << 20) == 1
+            return mallopt(MMmapThreshold, 32 << 20) == 1
                 & mallopt(MTrimThreshold, 1 << 30) == 1
                 & mallopt(MTopPad, 256 << 20) == 1;
         }
@@ -42,34 +41,11 @@ internal static partial class NativeAllocator
         }
     }
 
-    /// <summary>
-    /// Whether malloc gets transparent huge pages: glibc.malloc.hugetlb=1 or 2 in <paramref name="tunables"/>, and the
-    /// kernel's THP mode (the bracketed word of /sys/kernel/mm/transparent_hugepage/enabled) is not "never".
-    /// </summary>
-    internal static bool UsesHugePages(string? tunables, string? transparentHugePageMode)
-    {
-        if (transparentHugePageMode is null or "never") return false;
-        return (tunables ?? "").Split(':').Any(t => t is "glibc.malloc.hugetlb=1" or "glibc.malloc.hugetlb=2");
-    }
-
-    private static string? ReadTransparentHugePageMode()
-    {
-        try
-        {
-            var text = File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled");
-            var start = text.IndexOf('[');
-            var end = text.IndexOf(']', start + 1);
-            return start >= 0 && end > start ? text[(start + 1)..end] : null;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
+    /// <summary>Whether GLIBC_TUNABLES already chooses one of the thresholds this class sets.</summary>
+    internal static bool SetsThresholds(string? tunables) =>
+        (tunables ?? "").Split(':').Any(t => t.StartsWith("glibc.malloc.mmap_threshold=", StringComparison.Ordinal)
+                                             || t.StartsWith("glibc.malloc.trim_threshold=", StringComparison.Ordinal)
+                                             || t.StartsWith("glibc.malloc.top_pad=", StringComparison.Ordinal));
 
     [LibraryImport("libc", EntryPoint = "mallopt")]
     private static partial int mallopt(int param, int value);

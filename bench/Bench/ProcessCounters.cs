@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Bench;
 
-/// <summary>What the kernel counts for this process: peak resident memory and minor page faults (Linux /proc).</summary>
+/// <summary>What the kernel counts for this process: peak resident memory, minor page faults, kernel CPU time (Linux /proc).</summary>
 internal static class ProcessCounters
 {
     /// <summary>VmHWM from /proc/self/status in bytes: the peak resident set size; 0 where /proc is missing.</summary>
@@ -16,11 +16,16 @@ internal static class ProcessCounters
     }
 
     /// <summary>Minor page faults so far (field 10 of /proc/self/stat); 0 where /proc is missing.</summary>
-    public static long MinorFaults()
+    public static long MinorFaults() => Stat(7); // fields after "pid (comm)": state is [0], minflt is [7]
+
+    /// <summary>CPU time spent in the kernel so far (stime, field 15 of /proc/self/stat): page faults and zeroing show here.</summary>
+    public static TimeSpan KernelTime() => TimeSpan.FromSeconds(Stat(12) / 100.0); // clock ticks of USER_HZ = 100
+
+    private static long Stat(int field)
     {
         if (!File.Exists("/proc/self/stat")) return 0;
         var stat = File.ReadAllText("/proc/self/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return long.Parse(fields[7], CultureInfo.InvariantCulture); // fields after "pid (comm)": state is [0], minflt is [7]
+        return long.Parse(fields[field], CultureInfo.InvariantCulture);
     }
 }

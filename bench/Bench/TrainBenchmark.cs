@@ -75,14 +75,18 @@ internal static class TrainBenchmark
         model.train();
         learner.Parallel.OnFitStart(model);
         var times = new double[settings.Steps];
+        var ddp = learner.Parallel as DistributedDataParallel;
         long faults = 0, managedBytes = 0, collections = 0;
+        TimeSpan allReduce = TimeSpan.Zero, kernel = TimeSpan.Zero;
         for (var i = 0; i < settings.Warmup + settings.Steps; i++)
         {
             if (i == settings.Warmup)
             {
                 faults = ProcessCounters.MinorFaults();
+                kernel = ProcessCounters.KernelTime();
                 managedBytes = GC.GetTotalAllocatedBytes();
                 collections = GC.CollectionCount(0);
+                allReduce = ddp?.AllReduceTime ?? TimeSpan.Zero;
             }
             var started = Stopwatch.GetTimestamp();
             learner.TrainBatch(batch, Lr, Beta1, WeightDecay);
@@ -90,8 +94,10 @@ internal static class TrainBenchmark
                 times[i - settings.Warmup] = Stopwatch.GetElapsedTime(started).TotalSeconds;
         }
         faults = ProcessCounters.MinorFaults() - faults;
+        kernel = ProcessCounters.KernelTime() - kernel;
         managedBytes = GC.GetTotalAllocatedBytes() - managedBytes;
         collections = GC.CollectionCount(0) - collections;
+        allReduce = (ddp?.AllReduceTime ?? TimeSpan.Zero) - allReduce;
 
         var peaks = new[] { ProcessCounters.PeakResidentBytes() };
         if (group is not null)
@@ -115,9 +121,11 @@ internal static class TrainBenchmark
                 best_images_per_second = world * settings.Batch / times.Min(),
                 peak_resident_bytes = peaks,
                 minor_faults_per_step = (double)faults / settings.Steps,
+                kernel_seconds_per_step = kernel.TotalSeconds / settings.Steps,
                 managed_bytes_per_step = (double)managedBytes / settings.Steps,
                 gen0_collections = collections,
-                all_reduce_seconds = (learner.Parallel as DistributedDataParallel)?.AllReduceTime.TotalSeconds,
+                step_seconds = times.Sum() / settings.Steps,
+                all_reduce_seconds_per_step = ddp is null ? (double?)null : allReduce.TotalSeconds / settings.Steps,
             });
         }
         return 0;

@@ -5,14 +5,11 @@ namespace Trainer.Tests.Runtime;
 public class NativeAllocatorTests
 {
     [Theory]
-    [InlineData("glibc.malloc.hugetlb=1", "madvise", true)]
-    [InlineData("glibc.malloc.hugetlb=2", "always", true)]
-    [InlineData("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "madvise", true)]
-    [InlineData("glibc.malloc.hugetlb=1", "never", false)] // the kernel gives no huge pages: keep the heap instead
-    [InlineData("glibc.malloc.hugetlb=1", null, false)]     // no THP at all
-    [InlineData("glibc.malloc.hugetlb=0", "madvise", false)]
-    [InlineData("glibc.malloc.arena_max=2", "always", false)]
-    [InlineData(null, "always", false)]
-    public void Huge_pages_are_in_use_only_when_glibc_asks_for_them_and_the_kernel_gives_them(string? tunables, string? mode, bool expected) =>
-        Assert.Equal(expected, NativeAllocator.UsesHugePages(tunables, mode));
+    [InlineData(null, false)]
+    [InlineData("glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1", false)] // the launcher's: the thresholds still apply
+    [InlineData("glibc.malloc.mmap_threshold=1048576", true)]
+    [InlineData("glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=0", true)]
+    [InlineData("glibc.malloc.top_pad=0", true)]
+    public void Thresholds_chosen_in_GLIBC_TUNABLES_win(string? tunables, bool chosen) =>
+        Assert.Equal(chosen, NativeAllocator.SetsThresholds(tunables));
 }
