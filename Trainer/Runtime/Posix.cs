@@ -8,8 +8,7 @@ internal static partial class Posix
     public const int SigKill = 9;
     public const int SigTerm = 15;
 
-    private const int ReadOnly = 0;
-    private const int Directory = 0x10000; // O_DIRECTORY on Linux
+    private const int ReadOnly = 0; // O_RDONLY opens a folder too (O_DIRECTORY's value differs between architectures)
 
     /// <summary>Sends <paramref name="signal"/> to process <paramref name="pid"/>; false when it is gone.</summary>
     public static bool Signal(int pid, int signal) => OperatingSystem.IsWindows() ? false : Kill(pid, signal) == 0;
@@ -28,7 +27,7 @@ internal static partial class Posix
     public static void FsyncDirectory(string folder)
     {
         if (OperatingSystem.IsWindows()) return;
-        var fd = Open(folder, ReadOnly | Directory);
+        var fd = Open(folder, ReadOnly);
         if (fd < 0) return; // best effort: the data itself was fsynced
         try
         {
