@@ -34,7 +34,8 @@ public sealed class TrainerProcess : IDisposable
 
     public int Id => _process.Id;
 
-    public static TrainerProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null)
+    /// <summary>`dotnet Trainer.dll ARGS` from the test output folder, with every stream redirected (stdin closed after start).</summary>
+    internal static ProcessStartInfo StartInfo(IEnumerable<string> args)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
@@ -49,6 +50,12 @@ public sealed class TrainerProcess : IDisposable
         start.ArgumentList.Add(TrainerDll);
         foreach (var arg in args)
             start.ArgumentList.Add(arg);
+        return start;
+    }
+
+    public static TrainerProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var start = StartInfo(args);
         foreach (var name in ClearedVariables)
             start.Environment.Remove(name);
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";

@@ -169,19 +169,7 @@ internal sealed class RankProcess : IDisposable
 
     public static RankProcess Start(int rank, IEnumerable<string> args, IReadOnlyDictionary<string, string?> variables, Stopwatch clock)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        start.ArgumentList.Add(TrainerProcess.TrainerDll);
-        foreach (var arg in args)
-            start.ArgumentList.Add(arg);
+        var start = TrainerProcess.StartInfo(args);
         TrainerRanks.SetUpEnvironment(start, variables);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the trainer");
         process.StandardInput.Close();
