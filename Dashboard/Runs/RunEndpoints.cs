@@ -19,8 +19,9 @@ public static partial class RunEndpoints
             return Results.NoContent();
         });
         api.MapGet("/", (RunStore store) => Results.Ok(store.List()));
-        api.MapGet("/{runId}", (string runId, RunStore store) =>
-            Invalid(runId, 0) ?? (store.Get(runId) is { } run ? Results.Ok(run) : NotFound(runId)));
+        // ?afterStep=N: only the steps after N in the curves (everything else whole), for pages that already hold the rest.
+        api.MapGet("/{runId}", (string runId, int? afterStep, RunStore store) =>
+            Invalid(runId, 0) ?? (store.Get(runId, afterStep) is { } run ? Results.Ok(run) : NotFound(runId)));
         api.MapGet("/{runId}/progress", (string runId, RunStore store) =>
             Invalid(runId, 0) ?? (store.Progress(runId) is { } progress ? Results.Ok(progress) : NotFound(runId)));
         return app;

@@ -106,10 +106,11 @@ public sealed class RunStore
         return [.. ids.Select(id => Load(connection, id, withSeries: false)!.Summary)];
     }
 
-    public RunDetail? Get(string runId)
+    /// <summary>The run with its curves; with <paramref name="afterStep"/>, only the steps after it (the run page's refreshes).</summary>
+    public RunDetail? Get(string runId, int? afterStep = null)
     {
         using var connection = Open();
-        return Load(connection, runId, withSeries: true);
+        return Load(connection, runId, withSeries: true, afterStep);
     }
 
     public RunProgress? Progress(string runId)
@@ -118,7 +119,7 @@ public sealed class RunStore
         return Load(connection, runId, withSeries: false)?.Progress;
     }
 
-    private RunDetail? Load(SqliteConnection connection, string runId, bool withSeries)
+    private RunDetail? Load(SqliteConnection connection, string runId, bool withSeries, int? afterStep = null)
     {
         var run = Query(connection, "SELECT created_at, world_size, config FROM runs WHERE run_id = $run",
             r => (Created: r.GetInt64(0), WorldSize: r.GetInt32(1), Config: r.GetString(2)), ("$run", runId)).FirstOrDefault();
@@ -148,7 +149,7 @@ public sealed class RunStore
                 recent.Count > 0 ? recent[0].Memory : null,
                 stepTime > 0 ? recent.Sum(p => p.AllReduceS) / stepTime : null,
                 ImagesPerSecond(recent.Select(p => (p.Ips, p.StepS)).ToList(), rank.Fit?.BatchSize),
-                withSeries ? Series(connection, runId, rank.Rank) : EmptySeries,
+                withSeries ? Series(connection, runId, rank.Rank, afterStep ?? 0) : EmptySeries,
                 epochs));
         }
 
@@ -220,16 +221,20 @@ public sealed class RunStore
 
     private static readonly StepSeries EmptySeries = new(0, [], [], [], [], [], [], [], [], []);
 
-    private static StepSeries Series(SqliteConnection connection, string runId, int rank)
+    /// <summary>The rank's steps after <paramref name="afterStep"/>, thinned to at most <see cref="MaxPointsPerRank"/> (the newest always kept).</summary>
+    private static StepSeries Series(SqliteConnection connection, string runId, int rank, int afterStep)
     {
         var count = Query(connection, "SELECT COUNT(*) FROM batches WHERE run_id = $run AND rank = $rank", r => r.GetInt32(0), ("$run", runId), ("$rank", rank))[0];
-        var stride = Math.Max(1, (count + MaxPointsPerRank - 1) / MaxPointsPerRank);
+        var selected = afterStep <= 0 ? count
+            : Query(connection, "SELECT COUNT(*) FROM batches WHERE run_id = $run AND rank = $rank AND step > $after", r => r.GetInt32(0),
+                ("$run", runId), ("$rank", rank), ("$after", afterStep))[0];
+        var stride = Math.Max(1, (selected + MaxPointsPerRank - 1) / MaxPointsPerRank);
         var rows = Query(connection, """
             SELECT step, loss, smooth_loss, lr, momentum, images_per_second, step_seconds, data_wait_seconds, all_reduce_seconds
-            FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY step DESC) - 1 AS back FROM batches WHERE run_id = $run AND rank = $rank)
+            FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY step DESC) - 1 AS back FROM batches WHERE run_id = $run AND rank = $rank AND step > $after)
             WHERE back % $stride = 0 ORDER BY step
             """, r => (Step: r.GetInt32(0), Loss: r.GetDouble(1), Smooth: r.GetDouble(2), Lr: r.GetDouble(3), Mom: r.GetDouble(4), Ips: r.GetDouble(5),
-            StepS: r.GetDouble(6), WaitS: r.GetDouble(7), AllReduceS: r.GetDouble(8)), ("$run", runId), ("$rank", rank), ("$stride", stride));
+            StepS: r.GetDouble(6), WaitS: r.GetDouble(7), AllReduceS: r.GetDouble(8)), ("$run", runId), ("$rank", rank), ("$stride", stride), ("$after", afterStep));
         return new StepSeries(count, [.. rows.Select(p => p.Step)], [.. rows.Select(p => p.Loss)], [.. rows.Select(p => p.Smooth)],
             [.. rows.Select(p => p.Lr)], [.. rows.Select(p => p.Mom)], [.. rows.Select(p => p.Ips)], [.. rows.Select(p => p.StepS)],
             [.. rows.Select(p => p.WaitS)], [.. rows.Select(p => p.AllReduceS)]);

@@ -80,9 +80,36 @@ function render(run) {
     Object.entries(s.config).map(([k, v]) => ({ cells: [k, v] }))));
 }
 
+// The curves are fetched whole once, then only the steps after the ones held (everything else comes whole each time);
+// a full fetch every minute picks up steps a restarted rank reported again. Thinned like the server's to MAX_POINTS.
+const MAX_POINTS = 3000, FULL_EVERY = 60;
+const held = new Map();
+let refreshes = 0;
+
+function lastStep(series) { return series.step.length ? series.step[series.step.length - 1] : 0; }
+
+function merge(rank, incremental) {
+  const mine = held.get(rank.rank);
+  if (!incremental || !mine) {
+    held.set(rank.rank, rank.steps);
+    if (incremental) refreshes = 0; // a rank new to this page: fetch its earlier steps next time
+    return;
+  }
+  const from = rank.steps.step.findIndex(step => step > lastStep(mine));
+  if (from >= 0)
+    for (const key of Object.keys(mine)) if (Array.isArray(mine[key])) mine[key].push(...rank.steps[key].slice(from));
+  mine.count = rank.steps.count;
+  if (mine.step.length > MAX_POINTS)
+    for (const key of Object.keys(mine)) if (Array.isArray(mine[key])) mine[key] = mine[key].filter((_, i) => (mine.step.length - 1 - i) % 2 === 0);
+  rank.steps = mine;
+}
+
 async function refresh() {
   try {
-    const run = await getJson(`/api/runs/${encodeURIComponent(runId)}`);
+    const incremental = held.size > 0 && refreshes++ % FULL_EVERY !== 0;
+    const after = incremental ? Math.min(...[...held.values()].map(lastStep)) : 0;
+    const run = await getJson(`/api/runs/${encodeURIComponent(runId)}` + (after > 0 ? `?afterStep=${after}` : ""));
+    for (const rank of run.ranks) merge(rank, after > 0);
     document.getElementById("error").textContent = "";
     render(run);
     setTimeout(refresh, run.summary.status === "running" ? 1000 : 10000);

@@ -25,14 +25,10 @@ internal static class CheckCommand
 
     internal static async Task<int> RunAsync(TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
-        DistributedContract contract;
-        RendezvousOptions options;
-        ProcessGroupOptions groupOptions;
+        DistributedSettings settings;
         try
         {
-            contract = DistributedContract.FromEnvironment();
-            options = RendezvousOptions.FromEnvironment();
-            groupOptions = DistributedWorld.OptionsFromEnvironment();
+            settings = DistributedSettings.FromEnvironment();
         }
         catch (ContractException ex)
         {
@@ -45,6 +41,7 @@ internal static class CheckCommand
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(
             cancellationToken, host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Check");
+        var (contract, options, groupOptions) = settings;
         try
         {
             var (world, summary) = await JoinAndSummarizeAsync(contract, options, groupOptions, logger, stopping.Token);

@@ -124,9 +124,7 @@ internal static class TrainCommand
         torch.Device device;
         try
         {
-            contract = DistributedContract.FromEnvironment();
-            rendezvous = RendezvousOptions.FromEnvironment();
-            groupOptions = DistributedWorld.OptionsFromEnvironment();
+            (contract, rendezvous, groupOptions) = DistributedSettings.FromEnvironment();
             device = TrainingDevice.Resolve(options.Device, contract.LocalRank);
             if (contract.WorldSize > 1)
                 groupOptions = groupOptions with { Backend = TrainingDevice.BackendFor(device, groupOptions.Backend) };
@@ -285,7 +283,7 @@ internal static class TrainCommand
             var summary = new TrainingSummary(last.Accuracy, last.ValidLoss, last.TrainLoss, learner.Epoch, fit.ImagesPerSecond * worldSize, fit.ImagesPerSecond,
                 watch.Elapsed.TotalSeconds, fit.DataWait.TotalSeconds, worldSize, data.Name, options.Preset, options.Width, options.Bs,
                 options.Lr, options.Wd, options.DivFactor, options.PctStart, options.Seed, options.Threads, data.Train.Count, data.Valid.Count, fit.Stopped,
-                [.. fit.Epochs.Select(e => new EpochSummary(e.Epoch, e.TrainLoss, e.ValidLoss, e.Accuracy, e.ImagesPerSecond, e.Duration.TotalSeconds))]);
+                [.. learner.History]);
             var summaryPath = Path.Combine(options.Output, TrainingSummary.FileName);
             try
             {

@@ -17,7 +17,8 @@ namespace Trainer.Elastic;
 /// Rank 0's agent serves the store for all rounds, so it outlives every worker. The agents agree on how a round
 /// ended through one store key per round ("agent/{round}/over"; the first writer wins): "done" once every worker
 /// exited 0, else the first failure. Failures a restart cannot cure (exit codes 2, 3, 4, an interrupt) end the run
-/// on every rank with that exit code; a lost agent (see <see cref="AgentLease"/>) ends it with 1.
+/// on every rank with that exit code, even when another rank's consequent failure was seen first (see
+/// <see cref="SettleAsync"/>); a lost agent (see <see cref="AgentLease"/>) ends it with 1.
 /// </summary>
 internal sealed class ElasticAgent
 {
@@ -26,6 +27,9 @@ internal sealed class ElasticAgent
     public const string RestartCountVariable = "TORCHELASTIC_RESTART_COUNT";
 
     private static readonly Task<string> Never = new TaskCompletionSource<string>().Task;
+
+    /// <summary>How much longer than the stop grace an agent waits for the others' reports of a failed round.</summary>
+    private static readonly TimeSpan SettleMargin = TimeSpan.FromSeconds(10);
 
     private readonly DistributedContract _contract;
     private readonly RendezvousOptions _rendezvous;
@@ -55,6 +59,10 @@ internal sealed class ElasticAgent
 
     private static string DoneKey(int round) => $"agent/{round}/done";
 
+    private static string ExitKey(int round, int rank) => $"agent/{round}/exit/{rank}";
+
+    private static string VerdictKey(int round) => $"agent/{round}/verdict";
+
     /// <summary>Runs this rank's agent from the environment contract, with workers that run this process's own command line.</summary>
     public static async Task<int> RunAsync(ElasticOptions options, CancellationToken cancellationToken)
     {
@@ -62,9 +70,7 @@ internal sealed class ElasticAgent
         RendezvousOptions rendezvous;
         try
         {
-            contract = DistributedContract.FromEnvironment();
-            rendezvous = RendezvousOptions.FromEnvironment();
-            DistributedWorld.OptionsFromEnvironment();
+            (contract, rendezvous, _) = DistributedSettings.FromEnvironment();
             FaultInjection.Parse(Environment.GetEnvironmentVariable(FaultInjection.Variable));
         }
         catch (ContractException e)
@@ -213,6 +219,7 @@ internal sealed class ElasticAgent
         var storeLost = lease?.StoreLost ?? Never;
         var interrupted = Interruption(cancellationToken);
         Task<int>? exited = worker.Exited;
+        RoundOutcome own = RoundOutcome.Stopped(_contract.Rank);
         while (true)
         {
             List<Task> watched = [over, storeLost, interrupted];
@@ -226,7 +233,7 @@ internal sealed class ElasticAgent
             {
                 // Tell the others first: this process may be ended soon after the signal.
                 interrupted = Never;
-                mine = RoundOutcome.Failed(_contract.Rank, ExitCodes.Interrupted, interrupted: true);
+                own = mine = RoundOutcome.Failed(_contract.Rank, ExitCodes.Interrupted, interrupted: true);
                 if (store is null)
                 {
                     await worker.StopAsync(_options.StopGrace);
@@ -244,6 +251,7 @@ internal sealed class ElasticAgent
                 _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} exited with {ExitCode} after {Seconds:0.0} s",
                     _contract.Rank, round, worker.Id, ExitCodes.Describe(exitCode), clock.Elapsed.TotalSeconds);
                 mine = exitCode == ExitCodes.Success ? null : RoundOutcome.Failed(_contract.Rank, exitCode, interrupted: cancellationToken.IsCancellationRequested);
+                own = mine ?? RoundOutcome.Done(1);
             }
             if (store is null)
                 return mine ?? RoundOutcome.Done(1);
@@ -271,12 +279,70 @@ internal sealed class ElasticAgent
                 outcome = StoreGone(e.Message);
             }
         }
+        if (!worker.HasExited && outcome.Kind == RoundOutcomeKind.Failed)
+        {
+            // A worker on the other side of a broken collective fails by itself within a second; one that is failing
+            // for its own reason, the cause of it all, must get to say so before it is stopped.
+            await Task.WhenAny(worker.Exited, Task.Delay(_options.ExitGrace, CancellationToken.None));
+            if (worker.Exited.IsCompletedSuccessfully)
+            {
+                var exitCode = worker.Exited.Result;
+                _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} exited with {ExitCode} after {Seconds:0.0} s",
+                    _contract.Rank, round, worker.Id, ExitCodes.Describe(exitCode), clock.Elapsed.TotalSeconds);
+                own = exitCode == ExitCodes.Success ? RoundOutcome.Done(1) : RoundOutcome.Failed(_contract.Rank, exitCode);
+            }
+        }
         if (!worker.HasExited)
         {
             _logger.LogInformation("agent: rank {Rank}: round {Round}: stopping worker pid {Pid}: {Outcome}", _contract.Rank, round, worker.Id, outcome.Message);
             await worker.StopAsync(_options.StopGrace);
         }
-        return outcome;
+        // A worker that was already exiting when it was stopped: its reason counts. (The stop signal itself leads to
+        // exit code 130 at most, never to 2, 3 or 4.)
+        if (own.Kind == RoundOutcomeKind.Stopped && worker.Exited.Result is var code and not ExitCodes.Interrupted && ExitCodes.IsFinal(code))
+            own = RoundOutcome.Failed(_contract.Rank, code);
+        return outcome.Kind == RoundOutcomeKind.Failed && store is not null ? await SettleAsync(store, round, outcome, own) : outcome;
+    }
+
+    /// <summary>
+    /// The first failure of a round is often only a consequence: rank 0's worker meets a full disk (exit 4) and closes
+    /// its sockets, rank 1's worker fails on the broken collective (exit 1) and its agent reports first. Restarting
+    /// then would meet the full disk again. So after a restartable failure every agent reports its own worker's
+    /// outcome, waits for the others' reports (up to the stop grace plus a margin), and the lowest rank whose worker
+    /// failed in a way a restart cannot cure decides the round. The first agent to decide writes the verdict; every
+    /// agent reads it back, so all of them act alike even when a report came too late for some.
+    /// </summary>
+    private async Task<RoundOutcome> SettleAsync(IStore store, int round, RoundOutcome first, RoundOutcome own)
+    {
+        try
+        {
+            await store.SetAsync(ExitKey(round, _contract.Rank), own.ToBytes());
+            var keys = Enumerable.Range(0, _contract.WorldSize).Select(rank => ExitKey(round, rank)).ToArray();
+            try
+            {
+                await store.WaitAsync(keys, _options.StopGrace + SettleMargin);
+            }
+            catch (TimeoutException)
+            {
+                _logger.LogWarning("agent: rank {Rank}: round {Round}: not every rank reported how its worker ended; deciding on those that did", _contract.Rank, round);
+            }
+            var verdict = first;
+            foreach (var key in keys)
+            {
+                if (!await store.CheckAsync(key)) continue;
+                var report = RoundOutcome.Parse(await store.GetAsync(key));
+                if (report.Kind == RoundOutcomeKind.Final)
+                {
+                    verdict = report;
+                    break;
+                }
+            }
+            return RoundOutcome.Parse(await store.CompareSetAsync(VerdictKey(round), ReadOnlyMemory<byte>.Empty, verdict.ToBytes()));
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or StoreException or ObjectDisposedException)
+        {
+            return StoreGone(e.Message);
+        }
     }
 
     private async Task TryPublishAsync(IStore store, int round, RoundOutcome failure)

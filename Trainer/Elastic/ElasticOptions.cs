@@ -6,6 +6,9 @@ internal sealed record ElasticOptions
     /// <summary>Restarts of the whole group after a failure before giving up (torchrun's --max-restarts).</summary>
     public int MaxRestarts { get; init; } = 3;
 
+    /// <summary>After another rank's restartable failure, how long a worker may take to fail by itself (its reason may be the cause) before it is stopped.</summary>
+    public TimeSpan ExitGrace { get; init; } = TimeSpan.FromSeconds(3);
+
     /// <summary>After SIGTERM, how long a worker may take to exit before SIGKILL.</summary>
     public TimeSpan StopGrace { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -1,9 +1,14 @@
 using System.Text.Json;
 using Trainer.Commands;
+using Trainer.Runtime;
 
 namespace Trainer.Elastic;
 
-/// <summary>How a restart round ended, as every agent reads it from the store key "agent/{round}/over" (the first writer wins).</summary>
+/// <summary>
+/// How a restart round ended, as every agent reads it from the store: "agent/{round}/over" (the first writer wins),
+/// settled into "agent/{round}/verdict" when the first failure was only a consequence of another rank's (see
+/// ElasticAgent.SettleAsync). Each agent also reports its own worker's outcome under "agent/{round}/exit/{rank}".
+/// </summary>
 internal sealed record RoundOutcome(RoundOutcomeKind Kind, int Rank, int ExitCode, string Message)
 {
     /// <summary>Every worker of the round exited with 0.</summary>
@@ -18,16 +23,19 @@ internal sealed record RoundOutcome(RoundOutcomeKind Kind, int Rank, int ExitCod
         return new(final ? RoundOutcomeKind.Final : RoundOutcomeKind.Failed, rank, code, $"rank {rank}'s worker {what}");
     }
 
+    /// <summary>Rank <paramref name="rank"/>'s worker was stopped by its agent because another rank ended the round: not a cause.</summary>
+    public static RoundOutcome Stopped(int rank) => new(RoundOutcomeKind.Stopped, rank, ExitCodes.Failed, $"rank {rank}'s worker was stopped by its agent");
+
     /// <summary>Rank <paramref name="rank"/>'s agent stopped answering: the group cannot be restarted without it.</summary>
     public static RoundOutcome Lost(int rank, string why) => new(RoundOutcomeKind.Lost, rank, ExitCodes.Failed, $"rank {rank}'s agent was lost ({why})");
 
-    public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this);
+    public byte[] ToBytes() => JsonSerializer.SerializeToUtf8Bytes(this, TrainerJson.Default.RoundOutcome);
 
     public static RoundOutcome Parse(byte[] bytes)
     {
         try
         {
-            return JsonSerializer.Deserialize<RoundOutcome>(bytes) ?? throw new JsonException("null");
+            return JsonSerializer.Deserialize(bytes, TrainerJson.Default.RoundOutcome) ?? throw new JsonException("null");
         }
         catch (JsonException)
         {
@@ -47,4 +55,7 @@ internal enum RoundOutcomeKind
     Final,
 
     Lost,
+
+    /// <summary>Only in a rank's own report: its worker did not end the round, its agent stopped it.</summary>
+    Stopped,
 }

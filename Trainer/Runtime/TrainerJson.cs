@@ -8,9 +8,12 @@ namespace Trainer.Runtime;
 /// <summary>
 /// Source-generated JSON for everything the trainer writes or reads with default options: it works in a trimmed
 /// publish, where reflection-based System.Text.Json is off. The recipe's values are boxed int, double, string or null.
+/// A loss can be NaN or infinite: such numbers are written as "NaN", "Infinity".
 /// </summary>
+[JsonSourceGenerationOptions(NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [JsonSerializable(typeof(CheckpointInfo))]
 [JsonSerializable(typeof(Rendezvous.RankInfo))]
+[JsonSerializable(typeof(Elastic.RoundOutcome))]
 [JsonSerializable(typeof(Dictionary<string, object?>))]
 [JsonSerializable(typeof(Dictionary<string, JsonElement>))]
 [JsonSerializable(typeof(int))]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Dashboard.Runs;
 using Trainer.Distributed;
 using Trainer.Training;
 

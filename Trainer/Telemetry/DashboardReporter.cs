@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
-using System.Text.Json;
 using System.Threading.Channels;
+using Dashboard.Runs;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -23,8 +23,6 @@ internal sealed class DashboardReporter : IAsyncDisposable
     public const int DefaultCapacity = 4096;
     private const int MaxPointsPerPost = 2000;
     private const string ReportsPath = "/reports";
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private readonly HttpClient _client;
     private readonly string _path;
@@ -162,13 +160,13 @@ internal sealed class DashboardReporter : IAsyncDisposable
     {
         var start = Volatile.Read(ref _start);
         var fit = Volatile.Read(ref _fit);
-        var report = new DashboardReport(start, fit, [.. points.OfType<BatchPoint>()], [.. points.OfType<EpochPoint>()],
+        var report = new RankReport(start, fit, [.. points.OfType<BatchPoint>()], [.. points.OfType<EpochPoint>()],
             points.OfType<RankEnd>().LastOrDefault(), Dropped);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         timeout.CancelAfter(_requestTimeout);
         try
         {
-            using var response = await _client.PostAsJsonAsync(_path, report, Json, timeout.Token);
+            using var response = await _client.PostAsJsonAsync(_path, report, RankReportJson.Default.RankReport, timeout.Token);
             response.EnsureSuccessStatusCode();
         }
         catch (Exception)

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Dashboard.Runs;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using Trainer.Data;

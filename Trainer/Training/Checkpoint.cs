@@ -41,7 +41,8 @@ internal static class Checkpoint
         using var payload = new MemoryStream();
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
         {
-            var info = new CheckpointInfo(learner.Epoch, learner.Step, learner.TrainLoss.Count, learner.TrainLoss.MovingAverage, recipe, DateTimeOffset.UtcNow);
+            var info = new CheckpointInfo(learner.Epoch, learner.Step, learner.TrainLoss.Count, learner.TrainLoss.MovingAverage, recipe, DateTimeOffset.UtcNow,
+                [.. learner.History]);
             writer.Write(JsonSerializer.Serialize(info, TrainerJson.Default.CheckpointInfo));
             learner.Model.save(writer);
             learner.Optimizer.save_state_dict(writer);
@@ -143,6 +144,8 @@ internal static class Checkpoint
         learner.Epoch = info.Epoch;
         learner.Step = info.Step;
         learner.TrainLoss.Restore(info.SmoothCount, info.SmoothMovingAverage);
+        learner.History.Clear();
+        learner.History.AddRange(info.History ?? []);
         return info;
     }
 
@@ -182,5 +185,9 @@ internal sealed class CorruptCheckpointException(string message) : IOException(m
 /// <summary>Saving a checkpoint failed; the message names the file, the reason and that the previous checkpoint is kept.</summary>
 internal sealed class CheckpointWriteException(string message, Exception inner) : IOException(message, inner);
 
-/// <summary>A checkpoint's metadata. <paramref name="Recipe"/> is the JSON of the options that shape the run.</summary>
-internal sealed record CheckpointInfo(int Epoch, int Step, int SmoothCount, double SmoothMovingAverage, string Recipe, DateTimeOffset SavedAt);
+/// <summary>
+/// A checkpoint's metadata. <paramref name="Recipe"/> is the JSON of the options that shape the run;
+/// <paramref name="History"/> the epochs finished so far, so that a resumed run's summary covers all of them.
+/// </summary>
+internal sealed record CheckpointInfo(int Epoch, int Step, int SmoothCount, double SmoothMovingAverage, string Recipe, DateTimeOffset SavedAt,
+    IReadOnlyList<EpochSummary>? History = null);

@@ -60,6 +60,9 @@ internal sealed class Learner : IDisposable
     /// <summary>The smoothed training loss (fastai's smooth_loss).</summary>
     public SmoothenValue TrainLoss { get; } = new();
 
+    /// <summary>Every epoch of the run so far (fastai's Recorder), those of earlier processes too: restored from a checkpoint.</summary>
+    public List<EpochSummary> History { get; } = [];
+
     /// <summary>Ends the fit after the current batch (a callback's stop_training, or Ctrl+C).</summary>
     public void RequestStop() => _stopRequested = true;
 
@@ -133,6 +136,7 @@ internal sealed class Learner : IDisposable
             var result = new EpochResult(epoch, epochs, TrainLoss.Smooth, validation.Loss, validation.Accuracy,
                 images / epochTrainTime.TotalSeconds, epochTrainTime, epochWatch.Elapsed, Train.TotalWait - waitBefore);
             results.Add(result);
+            History.Add(EpochSummary.From(result));
             Each(c => c.OnEpochEnd(result));
         }
         var fit = new FitResult(results, fitWatch.Elapsed, trainTime > TimeSpan.Zero ? trainImages / trainTime.TotalSeconds : 0,

@@ -43,4 +43,8 @@ internal sealed record TrainingSummary(
         JsonSerializer.Deserialize(File.ReadAllText(path), SummaryJson.Default.TrainingSummary) ?? throw new InvalidDataException($"{path}: empty summary.");
 }
 
-internal sealed record EpochSummary(int Epoch, double TrainLoss, double ValidLoss, double Accuracy, double ImagesPerSecond, double Seconds);
+/// <summary>One finished epoch, as summary.json and checkpoints keep it (Epoch counts from 0).</summary>
+internal sealed record EpochSummary(int Epoch, double TrainLoss, double ValidLoss, double Accuracy, double ImagesPerSecond, double Seconds)
+{
+    public static EpochSummary From(EpochResult e) => new(e.Epoch, e.TrainLoss, e.ValidLoss, e.Accuracy, e.ImagesPerSecond, e.Duration.TotalSeconds);
+}

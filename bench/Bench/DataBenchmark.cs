@@ -2,13 +2,15 @@ using System.CommandLine;
 using System.Diagnostics;
 using TorchSharp;
 using Trainer.Data;
+using Trainer.Training;
 using DataLoader = Trainer.Data.DataLoader;
 
 namespace Bench;
 
 /// <summary>
 /// `Bench data`: images per second out of the training pipeline (DataLoader with fastai's rand_pad + flip_lr +
-/// normalize), each batch turned into the input tensor as the Learner does. bench/run pins it to one core.
+/// normalize), each batch copied into the model's input tensors as the Learner does (BatchTensors). bench/run pins it
+/// to one core.
 /// </summary>
 internal static class DataBenchmark
 {
@@ -33,6 +35,7 @@ internal static class DataBenchmark
             torch.set_num_threads(1);
             var dataset = SyntheticDataset.Create(images, seed: 0, "benchmark");
             var loader = new DataLoader(dataset, new RandomSampler(dataset.Count), batch, Augmentation.Train(), dropLast: true);
+            using var tensors = new BatchTensors();
             var seen = 0;
             var clock = new Stopwatch();
             for (var epoch = 0; seen < warmup + batches; epoch++)
@@ -42,9 +45,7 @@ internal static class DataBenchmark
                 {
                     if (seen == warmup) clock.Start();
                     using (next)
-                    using (var input = torch.tensor(next.Images, [next.Count, ImageDataset.Channels, ImageDataset.Height, ImageDataset.Width]))
-                    {
-                    }
+                        tensors.Load(next);
                     if (++seen == warmup + batches) break;
                 }
             }

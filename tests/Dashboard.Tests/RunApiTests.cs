@@ -51,6 +51,17 @@ public sealed class RunApiTests
         });
         Assert.Equal("finished · 2/2 epochs · accuracy 0.5000", detail.Progress.Text);
         Assert.Equal(1, detail.Progress.Fraction);
+
+        // The run page's refreshes ask only for the steps after those it holds; the rest of the run comes whole.
+        var newer = await client.GetFromJsonAsync<RunDetail>("api/runs/run-1?afterStep=15", Json);
+        Assert.All(newer!.Ranks, r =>
+        {
+            Assert.Equal(20, r.Steps.Count);
+            Assert.Equal(Enumerable.Range(16, 5), r.Steps.Step);
+            Assert.Equal(detail.Ranks[r.Rank].Steps.SmoothLoss.Skip(15), r.Steps.SmoothLoss);
+            Assert.Equal([1, 2], r.Epochs.Select(e => e.Epoch));
+        });
+        Assert.Equal(detail.Summary.Accuracy, newer.Summary.Accuracy);
     }
 
     [Fact]

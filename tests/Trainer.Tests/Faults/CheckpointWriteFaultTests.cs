@@ -34,7 +34,7 @@ public sealed class CheckpointWriteFaultTests
 
         var exitCodes = await run.WaitAsync(RankLossTests.Patience);
 
-        Assert.All(exitCodes, code => Assert.Equal(ExitCodes.OutputFailed, code));
+        Assert.True(exitCodes.All(code => code == ExitCodes.OutputFailed), run.ToString());
         Assert.Contains($"could not write the checkpoint {Path.Combine(output.Path, Checkpoint.FileName)}: No space left on device", run[0].Output);
         Assert.Contains("the previous checkpoint is kept", run[0].Output);
         foreach (var rank in run.Ranks)

@@ -55,6 +55,12 @@ public sealed partial class RestartTests(ITestOutputHelper log)
         Assert.InRange(repeated, 0, CheckpointEvery);
         Assert.Equal(Epochs * BatchesPerEpoch - stepsAfterRestart.Length, ResumedStep(resumed));
 
+        // summary.json covers the whole run: the epoch finished before the restart too, with the uninterrupted run's numbers.
+        var straightHistory = TrainingSummary.Read(Path.Combine(straightOutput.Path, TrainingSummary.FileName)).History;
+        var history = TrainingSummary.Read(Path.Combine(interruptedOutput.Path, TrainingSummary.FileName)).History;
+        Assert.Equal([0, 1], history.Select(e => e.Epoch));
+        Assert.Equal(straightHistory.Select(e => (e.ValidLoss, e.Accuracy)), history.Select(e => (e.ValidLoss, e.Accuracy)));
+
         // Bit-exact: weights, buffers, optimizer state and RNG are the uninterrupted run's.
         Assert.Equal(straightInfo.SmoothMovingAverage, info.SmoothMovingAverage);
         Assert.True(State(Path.Combine(straightOutput.Path, Checkpoint.FileName)).SequenceEqual(State(Path.Combine(interruptedOutput.Path, Checkpoint.FileName))),

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Dashboard.Runs;
 using Trainer.Telemetry;
 
 namespace Trainer.Tests.Telemetry;
