@@ -121,11 +121,13 @@ public sealed class StoreServer : IAsyncDisposable
     {
         await registered;
         await Task.Yield();
-        var remote = tcp.Client.RemoteEndPoint;
+        EndPoint? remote = null;
         var handshakeDone = false;
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         try
         {
+            // Inside the try: a server stopping right now has disposed the connection already (tcp.Client is null).
+            remote = tcp.Client.RemoteEndPoint;
             tcp.NoDelay = true;
             StoreProtocol.EnableKeepAlive(tcp.Client);
             var connection = new Connection(tcp.GetStream(), remote, _options.FrameTimeout);
