@@ -119,13 +119,19 @@ internal sealed class AgentLease : IAsyncDisposable
         }
     }
 
-    /// <summary>Ends the current round and every later one with <see cref="RoundOutcome.Lost"/>, so no agent starts another.</summary>
+    /// <summary>
+    /// Ends the current round and every later one with <see cref="RoundOutcome.Lost"/>, so no agent starts another: the
+    /// outcome of each round, and its verdict, which agents settling a failed round wait for (the lost one never reports).
+    /// </summary>
     private async Task DeclareLostAsync(int rank, string why)
     {
         var outcome = RoundOutcome.Lost(rank, why).ToBytes();
         _logger.LogError("agent: rank {Rank}'s agent is lost ({Why}); ending the run", rank, why);
         for (var round = Round; round <= LastRound; round++)
+        {
             await _store.CompareSetAsync(ElasticAgent.OverKey(round), ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
+            await _store.CompareSetAsync(ElasticAgent.VerdictKey(round), ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
+        }
     }
 
     public async ValueTask DisposeAsync()

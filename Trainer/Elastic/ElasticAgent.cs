@@ -31,6 +31,9 @@ internal sealed class ElasticAgent
     /// <summary>How much longer than the stop grace an agent waits for the others' reports of a failed round.</summary>
     private static readonly TimeSpan SettleMargin = TimeSpan.FromSeconds(10);
 
+    /// <summary>How often a settling agent looks for a verdict while it waits for the reports.</summary>
+    private static readonly TimeSpan SettleSlice = TimeSpan.FromMilliseconds(250);
+
     private readonly DistributedContract _contract;
     private readonly RendezvousOptions _rendezvous;
     private readonly ElasticOptions _options;
@@ -61,7 +64,7 @@ internal sealed class ElasticAgent
 
     private static string ExitKey(int round, int rank) => $"agent/{round}/exit/{rank}";
 
-    private static string VerdictKey(int round) => $"agent/{round}/verdict";
+    internal static string VerdictKey(int round) => $"agent/{round}/verdict";
 
     /// <summary>Runs this rank's agent from the environment contract, with workers that run this process's own command line.</summary>
     public static async Task<int> RunAsync(ElasticOptions options, CancellationToken cancellationToken)
@@ -116,8 +119,8 @@ internal sealed class ElasticAgent
             await JoinAsync(store, Remaining, cancellationToken);
             lease = AgentLease.Start(store, _contract, _options, _logger);
             var exitCode = await RoundsAsync(store, lease, cancellationToken);
-            // After a lost agent nobody waits for everyone to leave.
-            leave = _lastOutcome is not { Kind: RoundOutcomeKind.Lost };
+            // Without rank 0's agent there is no store to leave; a lost other agent is not waited for (see LeaveAsync).
+            leave = _lastOutcome is not { Kind: RoundOutcomeKind.Lost, Rank: 0 };
             return exitCode;
         }
         catch (ContractException e)
@@ -217,6 +220,17 @@ internal sealed class ElasticAgent
 
         var over = store is null ? new TaskCompletionSource<RoundOutcome>().Task : WaitOverAsync(store, round);
         var storeLost = lease?.StoreLost ?? Never;
+
+        // The worker ended without being told to: logged, and its outcome (done, or a failure of this rank).
+        RoundOutcome ExitedByItself(int exitCode)
+        {
+            _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} exited with {ExitCode} after {Seconds:0.0} s",
+                _contract.Rank, round, worker.Id, ExitCodes.Describe(exitCode), clock.Elapsed.TotalSeconds);
+            return exitCode == ExitCodes.Success
+                ? RoundOutcome.Done(1)
+                : RoundOutcome.Failed(_contract.Rank, exitCode, interrupted: cancellationToken.IsCancellationRequested);
+        }
+
         var interrupted = Interruption(cancellationToken);
         Task<int>? exited = worker.Exited;
         RoundOutcome own = RoundOutcome.Stopped(_contract.Rank);
@@ -246,12 +260,9 @@ internal sealed class ElasticAgent
             }
             else
             {
-                var exitCode = await worker.Exited;
+                own = ExitedByItself(await worker.Exited);
                 exited = null;
-                _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} exited with {ExitCode} after {Seconds:0.0} s",
-                    _contract.Rank, round, worker.Id, ExitCodes.Describe(exitCode), clock.Elapsed.TotalSeconds);
-                mine = exitCode == ExitCodes.Success ? null : RoundOutcome.Failed(_contract.Rank, exitCode, interrupted: cancellationToken.IsCancellationRequested);
-                own = mine ?? RoundOutcome.Done(1);
+                mine = own.Kind == RoundOutcomeKind.Done ? null : own;
             }
             if (store is null)
                 return mine ?? RoundOutcome.Done(1);
@@ -285,12 +296,7 @@ internal sealed class ElasticAgent
             // for its own reason, the cause of it all, must get to say so before it is stopped.
             await Task.WhenAny(worker.Exited, Task.Delay(_options.ExitGrace, CancellationToken.None));
             if (worker.Exited.IsCompletedSuccessfully)
-            {
-                var exitCode = worker.Exited.Result;
-                _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} exited with {ExitCode} after {Seconds:0.0} s",
-                    _contract.Rank, round, worker.Id, ExitCodes.Describe(exitCode), clock.Elapsed.TotalSeconds);
-                own = exitCode == ExitCodes.Success ? RoundOutcome.Done(1) : RoundOutcome.Failed(_contract.Rank, exitCode);
-            }
+                own = ExitedByItself(worker.Exited.Result);
         }
         if (!worker.HasExited)
         {
@@ -318,13 +324,23 @@ internal sealed class ElasticAgent
         {
             await store.SetAsync(ExitKey(round, _contract.Rank), own.ToBytes());
             var keys = Enumerable.Range(0, _contract.WorldSize).Select(rank => ExitKey(round, rank)).ToArray();
-            try
+            var waited = Stopwatch.StartNew();
+            // A verdict already there (another agent decided, or rank 0's agent declared one lost) ends the wait early.
+            while (!await store.CheckAsync(VerdictKey(round)))
             {
-                await store.WaitAsync(keys, _options.StopGrace + SettleMargin);
-            }
-            catch (TimeoutException)
-            {
-                _logger.LogWarning("agent: rank {Rank}: round {Round}: not every rank reported how its worker ended; deciding on those that did", _contract.Rank, round);
+                try
+                {
+                    await store.WaitAsync(keys, SettleSlice);
+                    break;
+                }
+                catch (TimeoutException) when (waited.Elapsed < _options.StopGrace + SettleMargin)
+                {
+                }
+                catch (TimeoutException)
+                {
+                    _logger.LogWarning("agent: rank {Rank}: round {Round}: not every rank reported how its worker ended; deciding on those that did", _contract.Rank, round);
+                    break;
+                }
             }
             var verdict = first;
             foreach (var key in keys)
@@ -405,8 +421,13 @@ internal sealed class ElasticAgent
         try
         {
             using var deadline = new CancellationTokenSource(_options.LeaveTimeout);
+            // A lost agent never counts itself out: wait for the others only.
+            var leaving = _contract.WorldSize - 1 - (_lastOutcome is { Kind: RoundOutcomeKind.Lost } ? 1 : 0);
             if (_contract.IsMaster)
-                await store.WaitAsync([$"agent/left/{_contract.WorldSize - 1}"], _options.LeaveTimeout, deadline.Token);
+            {
+                if (leaving > 0)
+                    await store.WaitAsync([$"agent/left/{leaving}"], _options.LeaveTimeout, deadline.Token);
+            }
             else
                 await Rendezvous.CountAsync(store, "agent/left", deadline.Token);
         }

@@ -61,7 +61,7 @@ public sealed class RankLossTests(ITestOutputHelper log)
         Assert.All(exitCodes, code => Assert.Equal(1, code));
         var expected = victim == 0 ? "lost rank 0's agent, which serves the store" : $"rank {victim}'s agent was lost";
         foreach (var rank in survivors)
-            Assert.Contains(expected, rank.Output);
+            Assert.True(rank.Output.Contains(expected), $"rank {rank.Rank} does not say \"{expected}\"\n{run}");
         Assert.True(lastExit < Prompt, $"the ranks took {lastExit} to stop after the kill\n{run}");
         Assert.True(await GoneWithinAsync(worker, Prompt), $"rank {victim}'s worker (pid {worker}) outlived its agent");
     }
