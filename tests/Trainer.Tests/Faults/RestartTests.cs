@@ -29,6 +29,7 @@ public sealed partial class RestartTests(ITestOutputHelper log)
         var worker = await run[1].WorkerPidAsync(0, RankLossTests.Patience);
         await run[0].WaitForLineAsync($"epoch 2/{Epochs} batch 5/{BatchesPerEpoch}", RankLossTests.Patience); // step 13: one past a checkpoint
         var killedAt = run.Clock.Elapsed;
+        Assert.True(Directory.Exists($"/proc/{worker}"), $"rank 1's worker (pid {worker}) was gone before the kill\n{run}");
         Process.GetProcessById(worker).Kill();
         var exitCodes = await run.WaitAsync(RankLossTests.Patience);
 
