@@ -17,6 +17,9 @@ public sealed record ProcessGroupOptions
     /// <summary>This process's index on its machine (LOCAL_RANK); NCCL uses CUDA device LocalRank.</summary>
     public int LocalRank { get; init; }
 
+    /// <summary>Told of every collective this group issues and completes (flight recorder, hang watch); none by default.</summary>
+    public ICollectiveObserver? Observer { get; init; }
+
     /// <summary>CPU backend: bytes of the buffer reduce-scatter receives into (a multiple of 8); tests shrink it to exercise wrap-around.</summary>
     internal long RingScratchBytes { get; init; } = 4 << 20;
 
