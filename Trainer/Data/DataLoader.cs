@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
+using Trainer.Faults;
 
 namespace Trainer.Data;
 
@@ -128,6 +129,8 @@ internal sealed class DataLoader
 
     private Batch Build(IReadOnlyList<int> indices, int realCount, int epoch, int batchIndex)
     {
+        if (DropLast) // the training loader: its batch b of epoch e is optimizer step e·batches + b + 1
+            FaultInjection.StrikeIfArmed(FaultPoint.Loader, epoch * BatchCount + batchIndex + 1);
         var start = batchIndex * BatchSize;
         var count = Math.Min(BatchSize, indices.Count - start);
         var images = count == BatchSize && _buffers.TryTake(out var buffer) ? buffer : new float[count * ImageDataset.ImageSize];

@@ -29,7 +29,7 @@ internal static class SharedData
             try
             {
                 var data = await Load(options.Dataset);
-                FaultInjection.KillIfArmed(FaultPoint.Data);
+                FaultInjection.StrikeIfArmed(FaultPoint.Data);
                 await world.Session.Store.SetAsync(key, Encoding.UTF8.GetBytes("ok:" + data.Name + ":" + data.Fallback), cancellationToken);
                 return data;
             }
@@ -40,7 +40,7 @@ internal static class SharedData
             }
         }
 
-        FaultInjection.KillIfArmed(FaultPoint.Data);
+        FaultInjection.StrikeIfArmed(FaultPoint.Data);
         var verdict = Encoding.UTF8.GetString(await world.Session.Store.GetAsync(key, DownloadWait, cancellationToken));
         if (verdict.StartsWith("error:", StringComparison.Ordinal))
             throw new IOException($"rank 0 could not load the data: {verdict["error:".Length..]}");

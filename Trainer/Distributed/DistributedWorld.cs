@@ -29,7 +29,10 @@ internal sealed class DistributedWorld : IAsyncDisposable
         var session = await Rendezvous.JoinAsync(contract, rendezvous, logger, cancellationToken);
         try
         {
-            var groupOptions = options with { KeyPrefix = session.KeyPrefix + "pg", Generation = contract.RestartCount, LocalRank = contract.LocalRank };
+            var groupOptions = options with
+            {
+                KeyPrefix = session.KeyPrefix + "pg", Generation = contract.RestartCount, LocalRank = contract.LocalRank, Secret = contract.RunSecret,
+            };
             var group = await ProcessGroup.CreateAsync(groupOptions, session.Store, contract.Rank, contract.WorldSize, session.AdvertiseAddress, cancellationToken);
             logger.LogInformation("Rank {Rank}/{WorldSize} joined process group ({Backend}) in {Seconds:0.00} s", contract.Rank, contract.WorldSize, group.Backend, session.JoinTime.TotalSeconds);
             return new DistributedWorld(session, group);

@@ -17,6 +17,9 @@ public sealed record ProcessGroupOptions
     /// <summary>This process's index on its machine (LOCAL_RANK); NCCL uses CUDA device LocalRank.</summary>
     public int LocalRank { get; init; }
 
+    /// <summary>The run's secret (TRAINER_RUN_SECRET): the CPU ring admits only peers that prove they know it. Null = an open ring.</summary>
+    public string? Secret { get; init; }
+
     /// <summary>Told of every collective this group issues and completes (flight recorder, hang watch); none by default.</summary>
     public ICollectiveObserver? Observer { get; init; }
 

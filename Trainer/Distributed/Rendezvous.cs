@@ -103,7 +103,7 @@ public static class Rendezvous
 
             await CountAsync(client, $"{prefix}arrived", cancellationToken);
             arrived = true;
-            FaultInjection.KillIfArmed(FaultPoint.Rendezvous);
+            FaultInjection.StrikeIfArmed(FaultPoint.Rendezvous);
 
             if (!contract.IsMaster)
             {

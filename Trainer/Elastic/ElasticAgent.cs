@@ -6,6 +6,8 @@ using Trainer.Commands;
 using Trainer.Distributed;
 using Trainer.Distributed.Store;
 using Trainer.Faults;
+using Trainer.Runtime;
+using Trainer.Watchdog;
 
 namespace Trainer.Elastic;
 
@@ -30,6 +32,9 @@ internal sealed class ElasticAgent
 
     /// <summary>How much longer than the stop grace an agent waits for the others' reports of a failed round.</summary>
     private static readonly TimeSpan SettleMargin = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long rank 0's agent waits for the other ranks' flight records of a failed round.</summary>
+    private static readonly TimeSpan FlightRecordWait = TimeSpan.FromSeconds(5);
 
     /// <summary>How often a settling agent looks for a verdict while it waits for the reports.</summary>
     private static readonly TimeSpan SettleSlice = TimeSpan.FromMilliseconds(250);
@@ -65,6 +70,8 @@ internal sealed class ElasticAgent
     private static string ExitKey(int round, int rank) => $"agent/{round}/exit/{rank}";
 
     internal static string VerdictKey(int round) => $"agent/{round}/verdict";
+
+    private static string FlightKey(int round, int rank) => $"agent/{round}/flight/{rank}";
 
     /// <summary>Runs this rank's agent from the environment contract, with workers that run this process's own command line.</summary>
     public static async Task<int> RunAsync(ElasticOptions options, CancellationToken cancellationToken)
@@ -210,11 +217,36 @@ internal sealed class ElasticAgent
         }
     }
 
-    /// <summary>Runs one worker until the round has an outcome, then makes sure the worker is gone.</summary>
+    /// <summary>One round with the worker's progress file; after a failure, the flight record of every rank.</summary>
     private async Task<RoundOutcome> RunRoundAsync(int round, bool resume, StoreClient? store, AgentLease? lease, CancellationToken cancellationToken)
     {
+        var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"dotnet-ddp-progress-{Environment.ProcessId}-{round}");
+        try
+        {
+            using var progress = ProgressFile.Create(path);
+            var outcome = await RunWorkerAsync(round, resume, store, lease, progress, cancellationToken);
+            if (outcome.Kind != RoundOutcomeKind.Done)
+                await RecordFlightAsync(store, round, progress);
+            return outcome;
+        }
+        finally
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Runs one worker until the round has an outcome, then makes sure the worker is gone.</summary>
+    private async Task<RoundOutcome> RunWorkerAsync(int round, bool resume, StoreClient? store, AgentLease? lease, ProgressFile progress, CancellationToken cancellationToken)
+    {
         IReadOnlyList<string> arguments = resume && !_arguments.Contains("--resume") ? [.. _arguments, "--resume"] : _arguments;
-        using var worker = WorkerProcess.Start(_program, arguments, WorkerEnvironment(round));
+        using var worker = WorkerProcess.Start(_program, arguments, WorkerEnvironment(round, progress.Path));
+        using var watch = HangWatch.Start(progress, worker.Id, _options.HangTimeout);
         var clock = Stopwatch.StartNew();
         _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} started{Resume}", _contract.Rank, round, worker.Id, resume ? " (--resume)" : "");
 
@@ -232,17 +264,33 @@ internal sealed class ElasticAgent
         }
 
         var interrupted = Interruption(cancellationToken);
+        Task<string> hung = watch.Hung;
         Task<int>? exited = worker.Exited;
         RoundOutcome own = RoundOutcome.Stopped(_contract.Rank);
         while (true)
         {
-            List<Task> watched = [over, storeLost, interrupted];
+            List<Task> watched = [over, storeLost, interrupted, hung];
             if (exited is not null) watched.Add(exited);
             var next = await Task.WhenAny(watched);
             if (next == over || next == storeLost)
                 break;
 
             RoundOutcome? mine;
+            if (next == hung)
+            {
+                // Tell the others first, then stop it: SIGTERM, and SIGKILL once the grace has passed (a frozen process ignores SIGTERM).
+                own = mine = RoundOutcome.Hung(_contract.Rank, worker.Id, Environment.MachineName, await hung);
+                hung = Never;
+                _logger.LogError("agent: rank {Rank}: round {Round}: {Outcome}; stopping it", _contract.Rank, round, mine.Message);
+                Console.Error.WriteLine($"error: rank {_contract.Rank}: {mine.Message}; stopping it");
+                if (store is not null)
+                    await TryPublishAsync(store, round, mine);
+                await worker.StopAsync(_options.StopGrace);
+                if (store is null)
+                    return mine;
+                exited = null;
+                continue;
+            }
             if (next == interrupted)
             {
                 // Tell the others first: this process may be ended soon after the signal.
@@ -407,13 +455,65 @@ internal sealed class ElasticAgent
         return interrupted.Task;
     }
 
-    private Dictionary<string, string> WorkerEnvironment(int round) => new()
+    private Dictionary<string, string> WorkerEnvironment(int round, string progressFile) => new()
     {
+        [ProgressFile.Variable] = progressFile,
         [RestartCountVariable] = round.ToString(),
         [MaxRestartsVariable] = _options.MaxRestarts.ToString(),
         [AgentPidVariable] = Environment.ProcessId.ToString(),
         [RendezvousOptions.UseAgentStoreVariable] = _contract.WorldSize > 1 ? "True" : "False",
     };
+
+    /// <summary>
+    /// Every agent puts its worker's flight record in the store; rank 0's gathers them (waiting a few seconds for the
+    /// others), prints one table and keeps it as JSON in the output folder. Without the store, an agent prints its own.
+    /// </summary>
+    private async Task RecordFlightAsync(IStore? store, int round, ProgressFile progress)
+    {
+        if (progress.Read() is not { } snapshot)
+            return; // the worker ended before it opened the file: it never reached a collective
+        var mine = FlightRecord.From(_contract.Rank, Environment.MachineName, snapshot);
+        List<FlightRecord> records = [mine];
+        if (store is not null)
+        {
+            try
+            {
+                await store.SetAsync(FlightKey(round, _contract.Rank), mine.ToBytes());
+                if (!_contract.IsMaster)
+                    return;
+                var others = Enumerable.Range(1, _contract.WorldSize - 1).Select(rank => FlightKey(round, rank)).ToArray();
+                try
+                {
+                    await store.WaitAsync(others, FlightRecordWait);
+                }
+                catch (TimeoutException)
+                {
+                }
+                foreach (var key in others)
+                    if (await store.CheckAsync(key) && FlightRecord.Parse(await store.GetAsync(key)) is { } record)
+                        records.Add(record);
+            }
+            catch (Exception e) when (e is IOException or TimeoutException or StoreException or ObjectDisposedException)
+            {
+                _logger.LogDebug("agent: rank {Rank}: flight records through the store failed: {Reason}", _contract.Rank, e.Message);
+            }
+        }
+        var table = FlightRecord.Table(round, records, _contract.WorldSize, DateTimeOffset.UtcNow);
+        _logger.LogWarning("agent: rank {Rank}: {FlightRecord}", _contract.Rank, table);
+        if (_options.OutputFolder is not { } folder)
+            return;
+        var file = System.IO.Path.Combine(folder, $"flight-record-round-{round}.json");
+        try
+        {
+            Directory.CreateDirectory(folder);
+            File.WriteAllBytes(file, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(records.OrderBy(r => r.Rank).ToList(), TrainerJson.Default.ListFlightRecord));
+            _logger.LogInformation("agent: rank {Rank}: flight record kept in {File}", _contract.Rank, file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning("agent: rank {Rank}: could not write {File}: {Reason}", _contract.Rank, file, e.Message);
+        }
+    }
 
     /// <summary>Counts this agent out; rank 0's waits until the others have read the verdict, so none loses the store early.</summary>
     private async Task LeaveAsync(IStore store)

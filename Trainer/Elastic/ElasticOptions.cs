@@ -18,6 +18,14 @@ internal sealed record ElasticOptions
     /// <summary>An agent silent this long is lost, and the run with it; also the longest a heartbeat may wait for the store.</summary>
     public TimeSpan LeaseTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>A worker that makes no progress this long is hung (see Watchdog.HangWatch); zero turns the watch off.</summary>
+    public TimeSpan HangTimeout { get; init; } = DefaultHangTimeout;
+
+    public static readonly TimeSpan DefaultHangTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>Where rank 0's agent writes the flight record of a failed round (the run's --output); none when null.</summary>
+    public string? OutputFolder { get; init; }
+
     /// <summary>How long rank 0's agent keeps the store up at the end for the others to read the verdict and leave.</summary>
     public TimeSpan LeaveTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }

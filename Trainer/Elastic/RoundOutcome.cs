@@ -23,6 +23,10 @@ internal sealed record RoundOutcome(RoundOutcomeKind Kind, int Rank, int ExitCod
         return new(final ? RoundOutcomeKind.Final : RoundOutcomeKind.Failed, rank, code, $"rank {rank}'s worker {what}");
     }
 
+    /// <summary>Rank <paramref name="rank"/>'s worker hung (see Watchdog.HangWatch): restartable, like a crash.</summary>
+    public static RoundOutcome Hung(int rank, int pid, string host, string what) =>
+        new(RoundOutcomeKind.Failed, rank, ExitCodes.Failed, $"rank {rank}'s worker (pid {pid} on {host}) hung: {what}");
+
     /// <summary>Rank <paramref name="rank"/>'s worker was stopped by its agent because another rank ended the round: not a cause.</summary>
     public static RoundOutcome Stopped(int rank) => new(RoundOutcomeKind.Stopped, rank, ExitCodes.Failed, $"rank {rank}'s worker was stopped by its agent");
 

@@ -19,14 +19,14 @@ internal sealed class FaultInjectingParallel(IDataParallel inner, Func<int> step
 
     public void BeforeForward(nn.Module model)
     {
-        FaultInjection.KillIfArmed(FaultPoint.Forward, stepsDone() + 1);
+        FaultInjection.StrikeIfArmed(FaultPoint.Forward, stepsDone() + 1);
         inner.BeforeForward(model);
     }
 
     public void AfterBackward(nn.Module model)
     {
         var step = stepsDone() + 1;
-        FaultInjection.KillIfArmed(FaultPoint.AllReduce, step);
+        FaultInjection.StrikeIfArmed(FaultPoint.AllReduce, step);
         if (FaultInjection.Armed(FaultPoint.Nan, step))
         {
             Console.Error.WriteLine($"fault injection ({FaultInjection.Variable}): rank {Rank}'s gradients turn NaN at step {step}");
@@ -40,7 +40,7 @@ internal sealed class FaultInjectingParallel(IDataParallel inner, Func<int> step
 
     public void AllReduceSum(Span<double> values)
     {
-        FaultInjection.KillIfArmed(FaultPoint.Validation, ++_validations);
+        FaultInjection.StrikeIfArmed(FaultPoint.Validation, ++_validations);
         inner.AllReduceSum(values);
     }
 

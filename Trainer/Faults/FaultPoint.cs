@@ -9,11 +9,17 @@ internal enum FaultPoint
     /// <summary>Killed while loading the data: on rank 0 before it tells the others which dataset to load (they wait on a store key).</summary>
     Data,
 
+    /// <summary>On the training data loader's background thread, building the batch of optimizer step "at" (counted over the run).</summary>
+    Loader,
+
     /// <summary>Killed before the forward pass of optimizer step "at".</summary>
     Forward,
 
     /// <summary>Killed between backward and the gradient all-reduce of step "at": the others wait in the all-reduce.</summary>
     AllReduce,
+
+    /// <summary>Inside collective number "at" of the process group (counted from its first, the same on every rank), once it is issued.</summary>
+    Collective,
 
     /// <summary>Killed before validation's all-reduce at the end of epoch "at".</summary>
     Validation,

@@ -7,6 +7,7 @@ internal static partial class Posix
 {
     public const int SigKill = 9;
     public const int SigTerm = 15;
+    public const int SigStop = 19;
 
     private const int ReadOnly = 0; // O_RDONLY opens a folder too (O_DIRECTORY's value differs between architectures)
 

@@ -14,6 +14,8 @@ namespace Trainer.Runtime;
 [JsonSerializable(typeof(CheckpointInfo))]
 [JsonSerializable(typeof(Rendezvous.RankInfo))]
 [JsonSerializable(typeof(Elastic.RoundOutcome))]
+[JsonSerializable(typeof(Watchdog.FlightRecord))]
+[JsonSerializable(typeof(List<Watchdog.FlightRecord>))]
 [JsonSerializable(typeof(Dictionary<string, object?>))]
 [JsonSerializable(typeof(Dictionary<string, JsonElement>))]
 [JsonSerializable(typeof(int))]

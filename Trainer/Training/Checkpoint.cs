@@ -70,7 +70,7 @@ internal static class Checkpoint
                 {
                     file.Write(body[..(body.Length / 2)]);
                     file.Flush(flushToDisk: true);
-                    FaultInjection.KillIfArmed(FaultPoint.Checkpoint, save);
+                    FaultInjection.StrikeIfArmed(FaultPoint.Checkpoint, save);
                     throw new IOException($"No space left on device (simulated by {FaultInjection.Variable})");
                 }
                 file.Write(body);

@@ -4,6 +4,7 @@ using AdamW = TorchSharp.Modules.AdamW;
 using DataLoader = Trainer.Data.DataLoader;
 using Trainer.Data;
 using Trainer.Telemetry;
+using Trainer.Watchdog;
 using static TorchSharp.torch;
 
 namespace Trainer.Training;
@@ -108,13 +109,16 @@ internal sealed class Learner : IDisposable
             var batchWatch = Stopwatch.StartNew();
             var skipped = firstBatch;
             firstBatch = 0;
+            WorkerProgress.Enter(TrainingPhase.Data);
             foreach (var batch in Train.GetBatches(epoch, skipped))
             {
+                WorkerProgress.StepStarted(epoch, Step);
                 using var stepSpan = TrainerTelemetry.StartStep(Step, epoch, batch.Index, Train.LastWait);
                 var lr = schedule.LearningRate(Step);
                 var mom = schedule.Momentum(Step);
                 var loss = TrainBatch(batch, lr, mom, wd);
                 Step++;
+                WorkerProgress.StepEnded(Step);
                 TrainLoss.Add(loss);
                 images += batch.Count;
                 done++;
@@ -123,6 +127,7 @@ internal sealed class Learner : IDisposable
                 var info = new BatchEnd(epoch, batch.Index, batches, Step, loss, TrainLoss.Smooth, lr, mom, batch.Count / seconds, Train.LastWait);
                 batch.Dispose();
                 Each(c => c.OnBatchEnd(info));
+                WorkerProgress.Enter(TrainingPhase.Data);
                 if (_stopRequested) break;
             }
             if (skipped + done < batches) break; // stopped mid-epoch: no validation, the epoch does not count
@@ -141,6 +146,7 @@ internal sealed class Learner : IDisposable
         }
         var fit = new FitResult(results, fitWatch.Elapsed, trainTime > TimeSpan.Zero ? trainImages / trainTime.TotalSeconds : 0,
             Train.TotalWait - waitAtStart, Epoch < epochs);
+        WorkerProgress.Enter(TrainingPhase.Finishing);
         Each(c => c.OnFitEnd(fit));
         return fit;
     }
@@ -148,6 +154,7 @@ internal sealed class Learner : IDisposable
     /// <summary>Validation loss and accuracy, summed over the ranks' real samples before dividing.</summary>
     public ValidationResult Validate(int epoch)
     {
+        WorkerProgress.Enter(TrainingPhase.Validation);
         using var span = TrainerTelemetry.Source.StartActivity(TrainerTelemetry.Spans.Validation)?.SetTag(TrainerTelemetry.Tags.Epoch, epoch);
         Model.eval();
         Span<double> sums = stackalloc double[3]; // loss sum, correct, samples
@@ -198,9 +205,11 @@ internal sealed class Learner : IDisposable
             loss.backward();
         }
         NonFiniteCheck.PoisonIfNotFinite(Model, loss);
+        WorkerProgress.Enter(TrainingPhase.AllReduce);
         Parallel.AfterBackward(Model);
         var value = loss.item<float>();
         NonFiniteCheck.ThrowIfDiverged(Model, Step + 1, value, Parallel.Rank);
+        WorkerProgress.Enter(TrainingPhase.Optimizer);
         using (TrainerTelemetry.StartPhase(TrainerTelemetry.Spans.OptimizerStep))
             Optimizer.step();
         return value;

@@ -1,3 +1,5 @@
+using Trainer.Watchdog;
+
 namespace Trainer.Training;
 
 /// <summary>
@@ -11,11 +13,17 @@ internal sealed class SaveCheckpointCallback(Learner learner, CheckpointFiles fi
     {
         // The last batch of an epoch is saved at the epoch's end, after validation.
         if (everySteps > 0 && batch.Step % everySteps == 0 && batch.Batch + 1 < batch.BatchesPerEpoch && learner.IsMain)
-            files.Save(learner, recipe);
+            Save();
     }
 
     public void OnEpochEnd(EpochResult epoch)
     {
-        if (learner.IsMain) files.Save(learner, recipe);
+        if (learner.IsMain) Save();
+    }
+
+    private void Save()
+    {
+        WorkerProgress.Enter(TrainingPhase.Checkpoint);
+        files.Save(learner, recipe);
     }
 }

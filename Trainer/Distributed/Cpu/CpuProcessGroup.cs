@@ -23,6 +23,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
     private readonly RingPipeline? pipeline;
     private readonly TimeSpan timeout;
     private readonly long timeoutTicks;
+    private readonly ICollectiveObserver? observer;
     private readonly Lock engine = new();
     private readonly Lock queueLock = new();
     private readonly Queue<PendingCollective> queue = new();
@@ -37,8 +38,9 @@ internal sealed class CpuProcessGroup : ProcessGroup
     private volatile bool disposing;
     private volatile bool disposed;
 
-    private CpuProcessGroup(int rank, int worldSize, TimeSpan timeout, RingTransport? transport, long scratchBytes)
+    private CpuProcessGroup(int rank, int worldSize, TimeSpan timeout, RingTransport? transport, long scratchBytes, ICollectiveObserver? observer)
     {
+        this.observer = observer;
         Rank = rank;
         WorldSize = worldSize;
         this.timeout = timeout;
@@ -55,7 +57,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
         ProcessGroupOptions options, IStore store, int rank, int worldSize, IPAddress advertiseAddress, CancellationToken cancellationToken)
     {
         var transport = worldSize == 1 ? null : await RingRendezvous.ConnectAsync(options, store, rank, worldSize, advertiseAddress, cancellationToken);
-        return new CpuProcessGroup(rank, worldSize, options.Timeout, transport, options.RingScratchBytes);
+        return new CpuProcessGroup(rank, worldSize, options.Timeout, transport, options.RingScratchBytes, options.Observer);
     }
 
     public override void AllReduce(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum)
@@ -63,7 +65,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
         CheckTensor(tensor, "AllReduce", nameof(tensor));
         CheckOp(op);
         WaitForQueued();
-        RunAllReduce(tensor, op);
+        Run(CollectiveKind.AllReduce, tensor, op: op);
     }
 
     public override Work AllReduceAsync(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum)
@@ -78,7 +80,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
         CheckTensor(tensor, "Broadcast", nameof(tensor));
         CheckRoot(root);
         WaitForQueued();
-        RunBroadcast(tensor, root);
+        Run(CollectiveKind.Broadcast, tensor, root: root);
     }
 
     public override Work BroadcastAsync(torch.Tensor tensor, int root)
@@ -94,7 +96,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
         CheckTensor(input, "AllGather", nameof(input));
         CheckAllGather(output, input, WorldSize);
         WaitForQueued();
-        RunAllGather(output, input);
+        Run(CollectiveKind.AllGather, output, input);
     }
 
     public override Work AllGatherIntoTensorAsync(torch.Tensor output, torch.Tensor input)
@@ -108,99 +110,39 @@ internal sealed class CpuProcessGroup : ProcessGroup
     public override void Barrier()
     {
         WaitForQueued();
-        RunBarrier();
+        Run(CollectiveKind.Barrier, null);
     }
 
-    private unsafe void RunAllReduce(torch.Tensor tensor, ReduceOp op)
+    /// <summary>
+    /// Runs one collective on this thread, in issue order (the engine lock): <paramref name="tensor"/> is the data
+    /// (all-gather's output; none for a barrier), <paramref name="input"/> all-gather's own part.
+    /// </summary>
+    private unsafe void Run(CollectiveKind kind, torch.Tensor? tensor, torch.Tensor? input = null, ReduceOp op = ReduceOp.Sum, int root = 0)
     {
-        var dataType = tensor.dtype;
+        var described = input ?? tensor;
+        var dataType = described?.dtype ?? torch.ScalarType.Int64;
         var elementSize = TensorMemory.ElementSize(dataType);
-        var count = tensor.numel();
-        var data = TensorMemory.Address(tensor);
-        lock (engine)
-        {
-            var header = Begin(CollectiveKind.AllReduce, dataType, op, 0, count);
-            if (pipeline is null)
-                return;
-            var bytes = count * elementSize;
-            try
-            {
-                inFlight = true;
-                var deadline = Stopwatch.GetTimestamp() + timeoutTicks;
-                if (bytes <= SmallAllReduceBytes)
-                {
-                    // Fixed rank order 0, 1, ..., N-1 on every rank: bit-identical results.
-                    var slots = EnsureGather(WorldSize * bytes);
-                    Buffer.MemoryCopy(data, slots + Rank * bytes, bytes, bytes);
-                    pipeline.Run(new RingSchedule(RingAlgorithm.AllGather, Rank, WorldSize, bytes, elementSize), slots, header, dataType, op, deadline, timeout);
-                    Buffer.MemoryCopy(slots, data, bytes, bytes);
-                    for (var r = 1; r < WorldSize; r++)
-                        Reduction.Combine(dataType, op, data, slots + r * bytes, bytes);
-                    if (op == ReduceOp.Avg)
-                        Reduction.Divide(dataType, data, bytes, WorldSize);
-                }
-                else
-                    pipeline.Run(new RingSchedule(RingAlgorithm.AllReduce, Rank, WorldSize, bytes, elementSize), data, header, dataType, op, deadline, timeout);
-            }
-            catch (DistributedException e)
-            {
-                throw Fail(e);
-            }
-            finally
-            {
-                inFlight = false;
-            }
-        }
-    }
-
-    private unsafe void RunBroadcast(torch.Tensor tensor, int root)
-    {
-        var dataType = tensor.dtype;
-        var elementSize = TensorMemory.ElementSize(dataType);
-        var count = tensor.numel();
-        var data = TensorMemory.Address(tensor);
-        lock (engine)
-        {
-            var header = Begin(CollectiveKind.Broadcast, dataType, ReduceOp.Sum, root, count);
-            if (pipeline is null)
-                return;
-            try
-            {
-                inFlight = true;
-                var schedule = new RingSchedule(RingAlgorithm.Broadcast, Rank, WorldSize, count * elementSize, elementSize, root);
-                pipeline.Run(schedule, data, header, dataType, ReduceOp.Sum, Stopwatch.GetTimestamp() + timeoutTicks, timeout);
-            }
-            catch (DistributedException e)
-            {
-                throw Fail(e);
-            }
-            finally
-            {
-                inFlight = false;
-            }
-        }
-    }
-
-    private unsafe void RunAllGather(torch.Tensor output, torch.Tensor input)
-    {
-        var dataType = input.dtype;
-        var elementSize = TensorMemory.ElementSize(dataType);
-        var count = input.numel();
+        var count = described?.numel() ?? 1;
         var bytes = count * elementSize;
-        var data = TensorMemory.Address(output);
-        var own = TensorMemory.Address(input);
+        var data = tensor is null ? null : TensorMemory.Address(tensor);
         lock (engine)
         {
-            var header = Begin(CollectiveKind.AllGather, dataType, ReduceOp.Sum, 0, count);
-            if (own != data + Rank * bytes)
-                Buffer.MemoryCopy(own, data + Rank * bytes, bytes, bytes);
-            if (pipeline is null)
-                return;
+            ThrowIfUnusable();
+            var header = CollectiveHeader.Create(kind, dataType, op, root, ++sequence, count);
+            observer?.Issued(header.Sequence, kind, bytes);
+            var succeeded = false;
             try
             {
                 inFlight = true;
-                var schedule = new RingSchedule(RingAlgorithm.AllGather, Rank, WorldSize, bytes, elementSize);
-                pipeline.Run(schedule, data, header, dataType, ReduceOp.Sum, Stopwatch.GetTimestamp() + timeoutTicks, timeout);
+                if (kind == CollectiveKind.AllGather)
+                {
+                    var own = TensorMemory.Address(input!);
+                    if (own != data + Rank * bytes)
+                        Buffer.MemoryCopy(own, data + Rank * bytes, bytes, bytes);
+                }
+                if (pipeline is not null)
+                    RunOnRing(kind, header, data, bytes, elementSize, dataType, op, root, Stopwatch.GetTimestamp() + timeoutTicks);
+                succeeded = true;
             }
             catch (DistributedException e)
             {
@@ -209,41 +151,42 @@ internal sealed class CpuProcessGroup : ProcessGroup
             finally
             {
                 inFlight = false;
+                observer?.Completed(header.Sequence, succeeded);
             }
         }
     }
 
-    private unsafe void RunBarrier()
+    private unsafe void RunOnRing(CollectiveKind kind, CollectiveHeader header, byte* data, long bytes, int elementSize, torch.ScalarType dataType, ReduceOp op, int root, long deadline)
     {
-        lock (engine)
+        switch (kind)
         {
-            var header = Begin(CollectiveKind.Barrier, torch.ScalarType.Int64, ReduceOp.Sum, 0, 1);
-            if (pipeline is null)
-                return;
-            try
-            {
-                inFlight = true;
-                // Gathering one word from every rank: nobody gets all N before everybody has entered.
-                var slots = EnsureGather(WorldSize * sizeof(long));
-                ((long*)slots)[Rank] = header.Sequence;
-                var schedule = new RingSchedule(RingAlgorithm.AllGather, Rank, WorldSize, sizeof(long), sizeof(long));
-                pipeline.Run(schedule, slots, header, torch.ScalarType.Int64, ReduceOp.Sum, Stopwatch.GetTimestamp() + timeoutTicks, timeout);
-            }
-            catch (DistributedException e)
-            {
-                throw Fail(e);
-            }
-            finally
-            {
-                inFlight = false;
-            }
+            case CollectiveKind.AllReduce when bytes <= SmallAllReduceBytes:
+                // Fixed rank order 0, 1, ..., N-1 on every rank: bit-identical results.
+                var slots = EnsureGather(WorldSize * bytes);
+                Buffer.MemoryCopy(data, slots + Rank * bytes, bytes, bytes);
+                pipeline!.Run(new RingSchedule(RingAlgorithm.AllGather, Rank, WorldSize, bytes, elementSize), slots, header, dataType, op, deadline, timeout);
+                Buffer.MemoryCopy(slots, data, bytes, bytes);
+                for (var r = 1; r < WorldSize; r++)
+                    Reduction.Combine(dataType, op, data, slots + r * bytes, bytes);
+                if (op == ReduceOp.Avg)
+                    Reduction.Divide(dataType, data, bytes, WorldSize);
+                break;
+            case CollectiveKind.AllReduce:
+                pipeline!.Run(new RingSchedule(RingAlgorithm.AllReduce, Rank, WorldSize, bytes, elementSize), data, header, dataType, op, deadline, timeout);
+                break;
+            case CollectiveKind.Broadcast:
+                pipeline!.Run(new RingSchedule(RingAlgorithm.Broadcast, Rank, WorldSize, bytes, elementSize, root), data, header, dataType, op, deadline, timeout);
+                break;
+            case CollectiveKind.AllGather:
+                pipeline!.Run(new RingSchedule(RingAlgorithm.AllGather, Rank, WorldSize, bytes, elementSize), data, header, dataType, op, deadline, timeout);
+                break;
+            default:
+                // A barrier gathers one word from every rank: nobody gets all N before everybody has entered.
+                var words = EnsureGather(WorldSize * sizeof(long));
+                ((long*)words)[Rank] = header.Sequence;
+                pipeline!.Run(new RingSchedule(RingAlgorithm.AllGather, Rank, WorldSize, sizeof(long), sizeof(long)), words, header, torch.ScalarType.Int64, ReduceOp.Sum, deadline, timeout);
+                break;
         }
-    }
-
-    private CollectiveHeader Begin(CollectiveKind kind, torch.ScalarType dataType, ReduceOp op, int root, long count)
-    {
-        ThrowIfUnusable();
-        return CollectiveHeader.Create(kind, dataType, op, root, ++sequence, count);
     }
 
     private unsafe byte* EnsureGather(long bytes)
@@ -374,24 +317,8 @@ internal sealed class CpuProcessGroup : ProcessGroup
         }
     }
 
-    private void Execute(PendingCollective collective)
-    {
-        switch (collective.Kind)
-        {
-            case CollectiveKind.AllReduce:
-                RunAllReduce(collective.Tensor, collective.Op);
-                break;
-            case CollectiveKind.Broadcast:
-                RunBroadcast(collective.Tensor, collective.Root);
-                break;
-            case CollectiveKind.AllGather:
-                RunAllGather(collective.Tensor, collective.Input!);
-                break;
-            default:
-                RunBarrier();
-                break;
-        }
-    }
+    private void Execute(PendingCollective collective) =>
+        Run(collective.Kind, collective.Tensor, collective.Input, collective.Op, collective.Root);
 
     /// <summary>A synchronous collective runs after every queued one (issue order); each has its own deadline, so this ends.</summary>
     private void WaitForQueued()

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
 using Trainer.Distributed.Store;
 
@@ -10,16 +11,23 @@ namespace Trainer.Distributed.Cpu;
 /// <summary>
 /// Builds the ring: every rank listens on advertiseAddress:0, publishes the endpoint in the store, connects to its
 /// right neighbour and accepts its left neighbour. A hello/reply handshake rejects connections from another world
-/// size, rank, key prefix or generation (a stale process of an earlier restart), so they never join the ring.
+/// size, rank, key prefix or generation (a stale process of an earlier restart), so they never join the ring. With
+/// the run's secret the accepting rank also sends a fresh nonce and admits only a peer whose answer is the HMAC-SHA256
+/// of it and the hello under the secret: a stranger on the network can neither join nor replay a recorded handshake.
+/// A connection that does not finish its handshake within <see cref="HandshakeTimeout"/> is dropped, not waited for.
 /// Only synchronous socket calls are used so the sockets never join .NET's epoll loop (which would wake a thread
 /// for every segment the ring receives later).
 /// </summary>
 internal static class RingRendezvous
 {
     private const uint HelloMagic = 0x47_4E_49_52; // "RING"
-    private const int ProtocolVersion = 1;
+    private const int ProtocolVersion = 2;
     private const int HelloBytes = 32;
+    private const int NonceBytes = 16;
+    private const int ProofBytes = 32;
     private const int ReplyBytes = 8;
+    private static readonly byte[] ProofContext = Encoding.ASCII.GetBytes("dotnet-ddp ring hello v2");
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(100);
 
     private enum Reply
@@ -29,6 +37,7 @@ internal static class RingRendezvous
         WrongWorldSize = 2,
         WrongRank = 3,
         WrongGroup = 4,
+        WrongSecret = 5,
     }
 
     public static async Task<RingTransport> ConnectAsync(
@@ -59,10 +68,10 @@ internal static class RingRendezvous
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var connect = Task.Run(() =>
         {
-            var data = ConnectRight(rightEndpoint, rightRank, rank, Hello(options, rank, worldSize, Channel.Data), deadline, options.Timeout, abandon.Token);
+            var data = ConnectRight(rightEndpoint, rightRank, rank, Hello(options, rank, worldSize, Channel.Data), options.Secret, deadline, options.Timeout, abandon.Token);
             try
             {
-                return new RingConnections(data, ConnectRight(rightEndpoint, rightRank, rank, Hello(options, rank, worldSize, Channel.Control), deadline, options.Timeout, abandon.Token));
+                return new RingConnections(data, ConnectRight(rightEndpoint, rightRank, rank, Hello(options, rank, worldSize, Channel.Control), options.Secret, deadline, options.Timeout, abandon.Token));
             }
             catch
             {
@@ -70,7 +79,7 @@ internal static class RingRendezvous
                 throw;
             }
         }, CancellationToken.None);
-        var accept = Task.Run(() => AcceptLeft(listener, leftRank, rank, Hello(options, rank, worldSize, Channel.Data), deadline, options.Timeout, abandon.Token), CancellationToken.None);
+        var accept = Task.Run(() => AcceptLeft(listener, leftRank, rank, Hello(options, rank, worldSize, Channel.Data), options.Secret, deadline, options.Timeout, abandon.Token), CancellationToken.None);
         try
         {
             // Whichever fails first ends the other instead of letting it wait for the deadline.
@@ -92,13 +101,13 @@ internal static class RingRendezvous
         return new RingTransport(rank, worldSize, left: accept.Result, right: connect.Result);
     }
 
-    private enum Channel
+    internal enum Channel
     {
         Data = 0,
         Control = 1,
     }
 
-    private static byte[] Hello(ProcessGroupOptions options, int rank, int worldSize, Channel channel)
+    internal static byte[] Hello(ProcessGroupOptions options, int rank, int worldSize, Channel channel)
     {
         var hello = new byte[HelloBytes];
         BinaryPrimitives.WriteUInt32LittleEndian(hello, HelloMagic);
@@ -119,7 +128,19 @@ internal static class RingRendezvous
         return hash;
     }
 
-    private static Socket ConnectRight(IPEndPoint endpoint, int rightRank, int rank, byte[] hello, long deadline, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>HMAC-SHA256 under the secret of the acceptor's nonce and the hello; all zeros for an open ring.</summary>
+    internal static byte[] Proof(string? secret, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> hello)
+    {
+        if (secret is null)
+            return new byte[ProofBytes];
+        var data = new byte[ProofContext.Length + nonce.Length + hello.Length];
+        ProofContext.CopyTo(data, 0);
+        nonce.CopyTo(data.AsSpan(ProofContext.Length));
+        hello.CopyTo(data.AsSpan(ProofContext.Length + nonce.Length));
+        return HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), data);
+    }
+
+    private static Socket ConnectRight(IPEndPoint endpoint, int rightRank, int rank, byte[] hello, string? secret, long deadline, TimeSpan timeout, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -142,6 +163,9 @@ internal static class RingRendezvous
                 socket.Blocking = true;
 
                 SendAll(socket, hello, deadline, cancellationToken, rightRank, rank, timeout);
+                var nonce = new byte[NonceBytes];
+                ReceiveAll(socket, nonce, deadline, cancellationToken, rightRank, rank, timeout);
+                SendAll(socket, Proof(secret, nonce, hello), deadline, cancellationToken, rightRank, rank, timeout);
                 var reply = new byte[ReplyBytes];
                 ReceiveAll(socket, reply, deadline, cancellationToken, rightRank, rank, timeout);
                 var status = (Reply)BinaryPrimitives.ReadInt32LittleEndian(reply);
@@ -151,6 +175,7 @@ internal static class RingRendezvous
                     {
                         Reply.WrongWorldSize => $"Rank {rightRank} at {endpoint} refused rank {rank}: it runs with world size {expected}, this rank with {BinaryPrimitives.ReadInt32LittleEndian(hello.AsSpan(8))}. Start every rank with the same WORLD_SIZE.",
                         Reply.WrongRank => $"Rank {rightRank} at {endpoint} refused rank {rank}: it expected rank {expected} as its left neighbour. Two processes may share RANK {rank}.",
+                        Reply.WrongSecret => $"Rank {rightRank} at {endpoint} refused rank {rank}: the run secret differs (TRAINER_RUN_SECRET). Give every rank the same TRAINER_RUN_SECRET, or none to all.",
                         Reply.WrongGroup => $"Rank {rightRank} at {endpoint} refused rank {rank}: it belongs to another group or restart generation ({expected}). Stale processes of an earlier run must be stopped.",
                         _ => $"Rank {rightRank} at {endpoint} refused rank {rank}: incompatible collective protocol.",
                     }, rightRank);
@@ -169,7 +194,7 @@ internal static class RingRendezvous
         }
     }
 
-    private static RingConnections AcceptLeft(Socket listener, int leftRank, int rank, byte[] hello, long deadline, TimeSpan timeout, CancellationToken cancellationToken)
+    private static RingConnections AcceptLeft(Socket listener, int leftRank, int rank, byte[] hello, string? secret, long deadline, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Socket? data = null;
         Socket? control = null;
@@ -183,9 +208,16 @@ internal static class RingRendezvous
                 try
                 {
                     ConfigureData(socket);
+                    var handshakeDeadline = Math.Min(deadline, Stopwatch.GetTimestamp() + (long)(HandshakeTimeout.TotalSeconds * Stopwatch.Frequency));
                     var theirs = new byte[HelloBytes];
-                    ReceiveAll(socket, theirs, deadline, cancellationToken, leftRank, rank, timeout);
-                    var (status, expected) = Check(theirs, hello, leftRank);
+                    ReceiveAll(socket, theirs, handshakeDeadline, cancellationToken, leftRank, rank, timeout);
+                    var nonce = RandomNumberGenerator.GetBytes(NonceBytes);
+                    SendAll(socket, nonce, handshakeDeadline, cancellationToken, leftRank, rank, timeout);
+                    var proof = new byte[ProofBytes];
+                    ReceiveAll(socket, proof, handshakeDeadline, cancellationToken, leftRank, rank, timeout);
+                    var (status, expected) = CryptographicOperations.FixedTimeEquals(proof, Proof(secret, nonce, theirs))
+                        ? Check(theirs, hello, leftRank)
+                        : (Reply.WrongSecret, 0);
                     var channel = (Channel)BinaryPrimitives.ReadInt32LittleEndian(theirs.AsSpan(20));
                     if (status == Reply.Accepted && (channel == Channel.Data ? data : channel == Channel.Control ? control : socket) is not null)
                         (status, expected) = (Reply.WrongProtocol, ProtocolVersion); // a duplicate or unknown channel
@@ -200,9 +232,9 @@ internal static class RingRendezvous
                     else
                         control = socket;
                 }
-                catch (SocketException)
+                catch (Exception e) when (e is SocketException || (e is CollectiveTimeoutException && Stopwatch.GetTimestamp() < deadline))
                 {
-                    // A connection that broke during its handshake is not our neighbour; keep waiting for the real one.
+                    // A connection that broke or stalled during its handshake is not our neighbour; keep waiting for the real one.
                     socket.Dispose();
                 }
                 catch

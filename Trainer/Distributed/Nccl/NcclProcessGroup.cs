@@ -20,11 +20,14 @@ internal sealed class NcclProcessGroup : ProcessGroup
     private readonly Lock issue = new();
     private readonly torch.Tensor barrierWord;
     private readonly IntPtr syncEvent;
+    private readonly ICollectiveObserver? observer;
+    private long sequence;
     private volatile DistributedException? failure;
     private bool disposed;
 
-    private NcclProcessGroup(int rank, int worldSize, int device, TimeSpan timeout, NcclCommunicatorHandle communicator)
+    private NcclProcessGroup(int rank, int worldSize, int device, TimeSpan timeout, NcclCommunicatorHandle communicator, ICollectiveObserver? observer)
     {
+        this.observer = observer;
         Rank = rank;
         WorldSize = worldSize;
         this.device = device;
@@ -110,7 +113,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
             throw new CollectiveTimeoutException($"ncclCommInitRank did not finish within {options.Timeout} on rank {rank}; another rank may have died during initialisation.", null);
         }
         NcclException.CheckCuda(Interop.Cuda.SetDevice(device), "cudaSetDevice");
-        return new NcclProcessGroup(rank, worldSize, device, options.Timeout, handle);
+        return new NcclProcessGroup(rank, worldSize, device, options.Timeout, handle, options.Observer);
     }
 
     public override void AllReduce(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum) => Complete(IssueAllReduce(tensor, op, syncEvent));
@@ -128,7 +131,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
     /// <summary>NCCL has no barrier; like PyTorch, all-reduce one word and wait for it.</summary>
     public override void Barrier() => AllReduce(barrierWord);
 
-    private unsafe IntPtr IssueAllReduce(torch.Tensor tensor, ReduceOp op, IntPtr completion)
+    private unsafe Issued IssueAllReduce(torch.Tensor tensor, ReduceOp op, IntPtr completion)
     {
         var dataType = CheckTensor(tensor, "AllReduce", nameof(tensor));
         var ncclOp = op switch
@@ -142,24 +145,24 @@ internal sealed class NcclProcessGroup : ProcessGroup
         var data = TensorMemory.Address(tensor);
         lock (issue)
         {
-            BeginIssue();
-            return EndIssue(Interop.Nccl.AllReduce(data, data, (nuint)tensor.numel(), dataType, ncclOp, communicator, DefaultStream), "ncclAllReduce", completion);
+            var issued = BeginIssue(CollectiveKind.AllReduce, tensor.numel() * tensor.element_size(), completion);
+            return EndIssue(Interop.Nccl.AllReduce(data, data, (nuint)tensor.numel(), dataType, ncclOp, communicator, DefaultStream), "ncclAllReduce", issued);
         }
     }
 
-    private unsafe IntPtr IssueBroadcast(torch.Tensor tensor, int root, IntPtr completion)
+    private unsafe Issued IssueBroadcast(torch.Tensor tensor, int root, IntPtr completion)
     {
         var dataType = CheckTensor(tensor, "Broadcast", nameof(tensor));
         CheckRoot(root);
         var data = TensorMemory.Address(tensor);
         lock (issue)
         {
-            BeginIssue();
-            return EndIssue(Interop.Nccl.Broadcast(data, data, (nuint)tensor.numel(), dataType, root, communicator, DefaultStream), "ncclBroadcast", completion);
+            var issued = BeginIssue(CollectiveKind.Broadcast, tensor.numel() * tensor.element_size(), completion);
+            return EndIssue(Interop.Nccl.Broadcast(data, data, (nuint)tensor.numel(), dataType, root, communicator, DefaultStream), "ncclBroadcast", issued);
         }
     }
 
-    private unsafe IntPtr IssueAllGather(torch.Tensor output, torch.Tensor input, IntPtr completion)
+    private unsafe Issued IssueAllGather(torch.Tensor output, torch.Tensor input, IntPtr completion)
     {
         CheckTensor(output, "AllGather", nameof(output));
         var dataType = CheckTensor(input, "AllGather", nameof(input));
@@ -168,12 +171,15 @@ internal sealed class NcclProcessGroup : ProcessGroup
         var target = TensorMemory.Address(output);
         lock (issue)
         {
-            BeginIssue();
-            return EndIssue(Interop.Nccl.AllGather(source, target, (nuint)input.numel(), dataType, communicator, DefaultStream), "ncclAllGather", completion);
+            var issued = BeginIssue(CollectiveKind.AllGather, input.numel() * input.element_size(), completion);
+            return EndIssue(Interop.Nccl.AllGather(source, target, (nuint)input.numel(), dataType, communicator, DefaultStream), "ncclAllGather", issued);
         }
     }
 
-    private void BeginIssue()
+    /// <summary>A collective queued on the stream: the event recorded after it, and its sequence number.</summary>
+    internal readonly record struct Issued(IntPtr Event, long Sequence);
+
+    private Issued BeginIssue(CollectiveKind kind, long bytes, IntPtr completion)
     {
         ThrowIfUnusable();
         try
@@ -184,28 +190,47 @@ internal sealed class NcclProcessGroup : ProcessGroup
         {
             throw Fail(e);
         }
+        var issued = new Issued(completion, ++sequence);
+        observer?.Issued(issued.Sequence, kind, bytes);
+        return issued;
     }
 
-    private IntPtr EndIssue(NcclResult enqueued, string call, IntPtr completion)
+    private Issued EndIssue(NcclResult enqueued, string call, Issued issued)
     {
         try
         {
             NcclException.Check(enqueued, call, communicator);
-            NcclException.CheckCuda(Interop.Cuda.EventRecord(completion, DefaultStream), "cudaEventRecord");
+            NcclException.CheckCuda(Interop.Cuda.EventRecord(issued.Event, DefaultStream), "cudaEventRecord");
         }
         catch (DistributedException e)
         {
+            observer?.Completed(issued.Sequence, false);
             throw Fail(e);
         }
-        return completion;
+        return issued;
     }
 
-    private void Complete(IntPtr completion) => WaitFor(completion, Deadline());
+    private void Complete(Issued issued) => WaitFor(issued, Deadline());
+
+    /// <summary>Waits for <paramref name="issued"/>, and tells the observer how it ended.</summary>
+    internal void WaitFor(Issued issued, long deadline)
+    {
+        var succeeded = false;
+        try
+        {
+            WaitFor(issued.Event, deadline);
+            succeeded = true;
+        }
+        finally
+        {
+            observer?.Completed(issued.Sequence, succeeded);
+        }
+    }
 
     internal bool Query(IntPtr completion) => Interop.Cuda.EventQuery(completion) != Interop.Cuda.ErrorNotReady;
 
     /// <summary>Waits for the event; polls NCCL's asynchronous error and the deadline meanwhile, aborting the communicator on either.</summary>
-    internal void WaitFor(IntPtr completion, long deadline)
+    private void WaitFor(IntPtr completion, long deadline)
     {
         var spins = 0;
         while (true)
@@ -254,7 +279,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
     }
 
     /// <summary>Issues with a completion event of its own, which the returned work destroys once waited for.</summary>
-    private NcclWork IssueAsync(Func<IntPtr, IntPtr> issue)
+    private NcclWork IssueAsync(Func<IntPtr, Issued> issue)
     {
         NcclException.CheckCuda(Interop.Cuda.EventCreateWithFlags(out var cudaEvent, Interop.Cuda.EventDisableTiming), "cudaEventCreateWithFlags");
         try

@@ -6,13 +6,15 @@ internal sealed class NcclWork : Work
     private readonly NcclProcessGroup group;
     private readonly long deadline;
     private readonly Lock gate = new();
+    private readonly long sequence;
     private IntPtr cudaEvent;
     private Exception? error;
 
-    public NcclWork(NcclProcessGroup group, IntPtr cudaEvent, long deadline)
+    public NcclWork(NcclProcessGroup group, NcclProcessGroup.Issued issued, long deadline)
     {
         this.group = group;
-        this.cudaEvent = cudaEvent;
+        cudaEvent = issued.Event;
+        sequence = issued.Sequence;
         this.deadline = deadline;
     }
 
@@ -33,7 +35,7 @@ internal sealed class NcclWork : Work
             {
                 try
                 {
-                    group.WaitFor(cudaEvent, deadline);
+                    group.WaitFor(new NcclProcessGroup.Issued(cudaEvent, sequence), deadline);
                 }
                 catch (Exception e)
                 {
