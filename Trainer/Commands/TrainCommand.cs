@@ -46,7 +46,7 @@ internal static class TrainCommand
     private static readonly Option<int> LogEvery = new("--log-every") { Description = "Without a terminal, print a progress line every N batches." };
     private static readonly Option<string> Device = new("--device") { Description = "auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu or cuda." };
     private static readonly Option<int> MaxRestarts = new("--max-restarts") { Description = $"Restart the whole group from the last checkpoint up to N times after a failure (torchrun's --max-restarts); 0 = the first failure ends the run (every rank stops within seconds). Default {TrainOptions.DefaultMaxRestarts}.", DefaultValueFactory = _ => TrainOptions.DefaultMaxRestarts };
-    private static readonly Option<double> HangTimeout = new("--hang-timeout") { Description = $"Seconds without progress after which a rank's worker counts as hung: it is named, stopped and the group restarts from the last checkpoint (never during download, the first step, validation or checkpoints; never below 3 × the slowest step); 0 = off. Default {ElasticOptions.DefaultHangTimeout.TotalSeconds:0}.", DefaultValueFactory = _ => ElasticOptions.DefaultHangTimeout.TotalSeconds };
+    private static readonly Option<double> HangTimeout = new("--hang-timeout") { Description = $"Seconds without progress after which a rank's worker counts as hung: it is named, stopped and the group restarts from the last checkpoint (never during download, the first step, validation or checkpoints; never below 3 × the slowest step); 0 = off. Default {TrainOptions.DefaultHangTimeout}.", DefaultValueFactory = _ => TrainOptions.DefaultHangTimeout };
     private static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Also checkpoint every N optimizer steps within an epoch (a restart then repeats at most N steps); 0 = at epoch ends only." };
 
     public static Command Create()
@@ -64,14 +64,8 @@ internal static class TrainCommand
             }
             // The elastic agent runs the training in a worker process, stops every rank when one fails and restarts the
             // group up to --max-restarts times (docs/reliability.md).
-            var hangTimeout = parseResult.GetValue(HangTimeout);
-            if (!(hangTimeout >= 0 && hangTimeout <= TimeSpan.FromDays(1).TotalSeconds))
-            {
-                Console.Error.WriteLine($"error: --hang-timeout {hangTimeout}: must be a number of seconds from 0 (off) to 86400; the default is {ElasticOptions.DefaultHangTimeout.TotalSeconds:0}.");
-                return BadConfiguration;
-            }
             if (!ElasticAgent.IsWorker)
-                return await ElasticAgent.RunAsync(new ElasticOptions { MaxRestarts = options.MaxRestarts, HangTimeout = TimeSpan.FromSeconds(hangTimeout), OutputFolder = options.Output },
+                return await ElasticAgent.RunAsync(new ElasticOptions { MaxRestarts = options.MaxRestarts, HangTimeout = TimeSpan.FromSeconds(options.HangTimeout), OutputFolder = options.Output },
                     cancellationToken);
             return await RunAsync(options, Console.Out, cancellationToken);
         });
@@ -115,6 +109,7 @@ internal static class TrainCommand
             Device = Given(parse, Device, preset.Device),
             MaxRestarts = parse.GetValue(MaxRestarts),
             CheckpointEvery = parse.GetValue(CheckpointEvery),
+            HangTimeout = parse.GetValue(HangTimeout),
         };
         return (options, options.Validate());
     }

@@ -19,9 +19,7 @@ internal sealed record ElasticOptions
     public TimeSpan LeaseTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>A worker that makes no progress this long is hung (see Watchdog.HangWatch); zero turns the watch off.</summary>
-    public TimeSpan HangTimeout { get; init; } = DefaultHangTimeout;
-
-    public static readonly TimeSpan DefaultHangTimeout = TimeSpan.FromSeconds(60);
+    public TimeSpan HangTimeout { get; init; } = TimeSpan.FromSeconds(Training.TrainOptions.DefaultHangTimeout);
 
     /// <summary>Where rank 0's agent writes the flight record of a failed round (the run's --output); none when null.</summary>
     public string? OutputFolder { get; init; }

@@ -42,6 +42,11 @@ internal sealed record TrainOptions
     /// <summary>Also checkpoint every N optimizer steps within an epoch; 0 = at epoch ends only.</summary>
     public int CheckpointEvery { get; init; }
 
+    /// <summary>Seconds without progress before a worker counts as hung (see Watchdog.HangWatch); 0 = off.</summary>
+    public double HangTimeout { get; init; } = DefaultHangTimeout;
+
+    public const double DefaultHangTimeout = 60;
+
     public const int DefaultMaxRestarts = 3;
     public const int MaxWidth = 64;
     public const int MaxThreads = 1024;
@@ -67,6 +72,7 @@ internal sealed record TrainOptions
         Check(LimitValid is null or >= 1, $"--limit-valid {LimitValid}: must be 1 or more (or leave it out for all images).");
         Check(Threads is >= 1 and <= MaxThreads, $"--threads {Threads}: must be from 1 to {MaxThreads} (this machine has {Environment.ProcessorCount} cores).");
         Check(MaxRestarts is >= 0 and <= MaxMaxRestarts, $"--max-restarts {MaxRestarts}: must be from 0 (fail at once) to {MaxMaxRestarts}; the default is {DefaultMaxRestarts}.");
+        Check(HangTimeout is >= 0 and <= 86400, $"--hang-timeout {HangTimeout}: must be a number of seconds from 0 (off) to 86400; the default is {DefaultHangTimeout}.");
         Check(CheckpointEvery >= 0, $"--checkpoint-every {CheckpointEvery}: must be 0 (at epoch ends only) or a number of optimizer steps, e.g. 500.");
         Check(LogEvery >= 1, $"--log-every {LogEvery}: must be 1 or more.");
         Check(TrainingDevice.Choices.Contains(Device), $"--device {Device}: unknown; use one of {string.Join(", ", TrainingDevice.Choices)}.");

@@ -43,6 +43,8 @@ public sealed class BadInputTests
     [InlineData("--log-every", "0", "--log-every 0: must be 1 or more.")]
     [InlineData("--max-restarts", "-1", "--max-restarts -1: must be from 0 (fail at once) to 1000")]
     [InlineData("--max-restarts", "100000", "--max-restarts 100000: must be from 0 (fail at once) to 1000")]
+    [InlineData("--hang-timeout", "-1", "--hang-timeout -1: must be a number of seconds from 0 (off) to 86400")]
+    [InlineData("--hang-timeout", "NaN", "--hang-timeout NaN: must be a number of seconds from 0 (off) to 86400")]
     [InlineData("--checkpoint-every", "-5", "--checkpoint-every -5: must be 0 (at epoch ends only) or a number of optimizer steps")]
     public void A_bad_option_value_is_refused_with_one_line_naming_the_option_and_the_fix(string option, string value, string message, string dataset = "synthetic")
     {
@@ -61,6 +63,7 @@ public sealed class BadInputTests
     [InlineData("--resume", "maybe")]
     [InlineData("--max-restarts", "three")]
     [InlineData("--checkpoint-every", "1e3")]
+    [InlineData("--hang-timeout", "soon")]
     public void A_value_of_the_wrong_type_is_a_parse_error_naming_it(string option, string value)
     {
         var parse = TrainCommand.Create().Parse([option, value]);
@@ -115,6 +118,8 @@ public sealed class BadInputTests
     [InlineData("TRAINER_COLLECTIVE_TIMEOUT", "1e9", "TRAINER_COLLECTIVE_TIMEOUT=1e9 is not a number of seconds from 0 to 86400")]
     [InlineData("TRAINER_DATA_URL", "ftp://mirror/cifar", "TRAINER_DATA_URL=ftp://mirror/cifar: must be an http(s) URL")]
     [InlineData("TORCHELASTIC_USE_AGENT_STORE", "maybe", "TORCHELASTIC_USE_AGENT_STORE='maybe' is not True or False")]
+    [InlineData("TRAINER_FAULT", "point=forward,rank=0,do=explode", "TRAINER_FAULT='point=forward,rank=0,do=explode': 'do=explode' is not one of")]
+    [InlineData("TRAINER_FAULT", "point=forward,rank=0,do=sleep", "TRAINER_FAULT='point=forward,rank=0,do=sleep': do=sleep needs for=SECONDS")]
     [InlineData("TRAINER_FAULT", "point=nowhere,rank=0", "TRAINER_FAULT='point=nowhere,rank=0': 'point=nowhere' is not one of")]
     public async Task A_bad_environment_variable_stops_the_trainer_with_exit_code_2_and_one_line_naming_it(string variable, string value, string message)
     {
