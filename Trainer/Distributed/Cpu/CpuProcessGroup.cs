@@ -8,8 +8,8 @@ namespace Trainer.Distributed.Cpu;
 
 /// <summary>
 /// Collectives between the ranks' CPUs over a TCP ring (the role of gloo). Synchronous calls run on the calling
-/// thread and allocate nothing in steady state; asynchronous calls queue to one worker thread per group and run in
-/// issue order. Supports float32, float64 and int64 CPU tensors.
+/// thread and allocate nothing in steady state; asynchronous calls go to the group's <see cref="CollectiveQueue"/>
+/// and run in issue order. Supports float32, float64 and int64 CPU tensors.
 /// </summary>
 internal sealed class CpuProcessGroup : ProcessGroup
 {
@@ -19,34 +19,31 @@ internal sealed class CpuProcessGroup : ProcessGroup
     /// </summary>
     public const long SmallAllReduceBytes = 16 * 1024;
 
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
+
     private readonly RingTransport? transport;
     private readonly RingPipeline? pipeline;
+    private readonly CollectiveQueue queue;
     private readonly TimeSpan timeout;
     private readonly long timeoutTicks;
     private readonly ICollectiveObserver? observer;
     private readonly Lock engine = new();
-    private readonly Lock queueLock = new();
-    private readonly Queue<PendingCollective> queue = new();
-    private readonly SemaphoreSlim queued = new(0);
-    private Thread? worker;
-    private Task? lastQueued;
     private long sequence;
     private unsafe byte* gather;
     private long gatherBytes;
-    private volatile DistributedException? failure;
     private volatile bool inFlight;
     private volatile bool disposing;
-    private volatile bool disposed;
 
     private CpuProcessGroup(int rank, int worldSize, TimeSpan timeout, RingTransport? transport, long scratchBytes, ICollectiveObserver? observer)
     {
-        this.observer = observer;
         Rank = rank;
         WorldSize = worldSize;
         this.timeout = timeout;
         timeoutTicks = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         this.transport = transport;
+        this.observer = observer;
         pipeline = transport is null ? null : new RingPipeline(transport, scratchBytes);
+        queue = new CollectiveQueue(pending => Run(new Collective(pending.Kind, pending.Tensor, pending.Input, pending.Op, pending.Root)), $"collectives rank {rank}");
     }
 
     public override int Rank { get; }
@@ -60,69 +57,41 @@ internal sealed class CpuProcessGroup : ProcessGroup
         return new CpuProcessGroup(rank, worldSize, options.Timeout, transport, options.RingScratchBytes, options.Observer);
     }
 
-    public override void AllReduce(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum)
+    /// <summary>Synchronous (and any world of one): on this thread, after the queued ones. Else queued, holding aliases of the tensors.</summary>
+    private protected override Work Issue(in Collective collective, bool blocking)
     {
-        CheckTensor(tensor, "AllReduce", nameof(tensor));
-        CheckOp(op);
-        WaitForQueued();
-        Run(CollectiveKind.AllReduce, tensor, op: op);
+        ThrowIfUnusable();
+        if (blocking || pipeline is null)
+        {
+            queue.WaitForQueued(Rank, timeout);
+            Run(collective);
+            return Work.Completed;
+        }
+        return queue.Enqueue(new PendingCollective(collective.Kind, collective.Tensor!.alias(), collective.Input?.alias(), collective.Op, collective.Root));
     }
 
-    public override Work AllReduceAsync(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum)
+    private protected override void CheckTensor(torch.Tensor tensor, string operation, string parameter)
     {
-        CheckTensor(tensor, "AllReduce", nameof(tensor));
-        CheckOp(op);
-        return Enqueue(new PendingCollective(CollectiveKind.AllReduce, tensor.alias(), null, op, 0));
+        if (tensor.device_type != DeviceType.CPU)
+            throw new ArgumentException(
+                $"The CPU backend's {operation} needs a CPU tensor (got a {TensorMemory.Describe(tensor)}); use the NCCL backend for CUDA tensors or move the tensor with .cpu().",
+                parameter);
+        if (tensor.dtype is not (torch.ScalarType.Float32 or torch.ScalarType.Float64 or torch.ScalarType.Int64))
+            throw new ArgumentException(
+                $"The CPU backend's {operation} supports float32, float64 and int64 tensors (got a {TensorMemory.Describe(tensor)}); convert with .to(ScalarType.Float32).",
+                parameter);
     }
 
-    public override void Broadcast(torch.Tensor tensor, int root)
-    {
-        CheckTensor(tensor, "Broadcast", nameof(tensor));
-        CheckRoot(root);
-        WaitForQueued();
-        Run(CollectiveKind.Broadcast, tensor, root: root);
-    }
+    /// <summary>Tells the neighbours, so they stop waiting for this rank.</summary>
+    private protected override void OnFailed(DistributedException error) => transport?.ReportFailure(error.FailedRank, error.Cause);
 
-    public override Work BroadcastAsync(torch.Tensor tensor, int root)
+    /// <summary>Runs one collective on this thread, in issue order (the engine lock), and tells the observer.</summary>
+    private unsafe void Run(in Collective collective)
     {
-        CheckTensor(tensor, "Broadcast", nameof(tensor));
-        CheckRoot(root);
-        return Enqueue(new PendingCollective(CollectiveKind.Broadcast, tensor.alias(), null, ReduceOp.Sum, root));
-    }
-
-    public override void AllGatherIntoTensor(torch.Tensor output, torch.Tensor input)
-    {
-        CheckTensor(output, "AllGather", nameof(output));
-        CheckTensor(input, "AllGather", nameof(input));
-        CheckAllGather(output, input, WorldSize);
-        WaitForQueued();
-        Run(CollectiveKind.AllGather, output, input);
-    }
-
-    public override Work AllGatherIntoTensorAsync(torch.Tensor output, torch.Tensor input)
-    {
-        CheckTensor(output, "AllGather", nameof(output));
-        CheckTensor(input, "AllGather", nameof(input));
-        CheckAllGather(output, input, WorldSize);
-        return Enqueue(new PendingCollective(CollectiveKind.AllGather, output.alias(), input.alias(), ReduceOp.Sum, 0));
-    }
-
-    public override void Barrier()
-    {
-        WaitForQueued();
-        Run(CollectiveKind.Barrier, null);
-    }
-
-    /// <summary>
-    /// Runs one collective on this thread, in issue order (the engine lock): <paramref name="tensor"/> is the data
-    /// (all-gather's output; none for a barrier), <paramref name="input"/> all-gather's own part.
-    /// </summary>
-    private unsafe void Run(CollectiveKind kind, torch.Tensor? tensor, torch.Tensor? input = null, ReduceOp op = ReduceOp.Sum, int root = 0)
-    {
-        var described = input ?? tensor;
-        var dataType = described?.dtype ?? torch.ScalarType.Int64;
+        var (kind, tensor, input, op, root) = collective;
+        var dataType = collective.Described?.dtype ?? torch.ScalarType.Int64;
         var elementSize = TensorMemory.ElementSize(dataType);
-        var count = described?.numel() ?? 1;
+        var count = collective.Described?.numel() ?? 1;
         var bytes = count * elementSize;
         var data = tensor is null ? null : TensorMemory.Address(tensor);
         lock (engine)
@@ -146,7 +115,7 @@ internal sealed class CpuProcessGroup : ProcessGroup
             }
             catch (DistributedException e)
             {
-                throw Fail(e);
+                throw Fail(disposing ? new DistributedException($"Rank {Rank} left the process group (disposed) while a collective was running.", Rank, e) : e);
             }
             finally
             {
@@ -202,185 +171,37 @@ internal sealed class CpuProcessGroup : ProcessGroup
         return gather;
     }
 
-    /// <summary>Records the first failure (later calls throw at once) and tells the neighbours, so they stop waiting for this rank.</summary>
-    private DistributedException Fail(DistributedException error)
-    {
-        if (disposing)
-            error = new DistributedException($"Rank {Rank} left the process group (disposed) while a collective was running.", Rank, error);
-        lock (queueLock)
-        {
-            if (failure is null)
-            {
-                failure = error;
-                transport?.ReportFailure(error.FailedRank, error.Cause);
-            }
-        }
-        return error;
-    }
-
-    private void ThrowIfUnusable()
-    {
-        ObjectDisposedException.ThrowIf(disposed, this);
-        var earlier = failure;
-        if (earlier is not null)
-            throw new DistributedException($"The process group is unusable after an earlier failure: {earlier.Message}", earlier.FailedRank, earlier) { Cause = earlier.Cause };
-    }
-
-    private static void CheckTensor(torch.Tensor tensor, string operation, string parameter)
-    {
-        ArgumentNullException.ThrowIfNull(tensor, parameter);
-        if (tensor.device_type != DeviceType.CPU)
-            throw new ArgumentException(
-                $"The CPU backend's {operation} needs a CPU tensor (got a {TensorMemory.Describe(tensor)}); use the NCCL backend for CUDA tensors or move the tensor with .cpu().",
-                parameter);
-        var dataType = tensor.dtype;
-        if (dataType is not (torch.ScalarType.Float32 or torch.ScalarType.Float64 or torch.ScalarType.Int64))
-            throw new ArgumentException(
-                $"The CPU backend's {operation} supports float32, float64 and int64 tensors (got a {TensorMemory.Describe(tensor)}); convert with .to(ScalarType.Float32).",
-                parameter);
-        CheckContiguous(tensor, operation, parameter);
-    }
-
-    private static void CheckOp(ReduceOp op)
-    {
-        if (op is not (ReduceOp.Sum or ReduceOp.Avg or ReduceOp.Max or ReduceOp.Min))
-            throw new ArgumentOutOfRangeException(nameof(op), op, $"Unknown ReduceOp {(int)op}; use Sum, Avg, Max or Min.");
-    }
-
-    private Work Enqueue(PendingCollective collective)
-    {
-        try
-        {
-            ThrowIfUnusable();
-        }
-        catch
-        {
-            collective.Dispose();
-            throw;
-        }
-        if (pipeline is null)
-        {
-            // World size 1: run inline (a copy at most) and hand back a finished work.
-            try
-            {
-                Execute(collective);
-            }
-            finally
-            {
-                collective.Dispose();
-            }
-            return Work.Completed;
-        }
-        lock (queueLock)
-        {
-            queue.Enqueue(collective);
-            lastQueued = collective.Completion.Task;
-            worker ??= StartWorker();
-        }
-        queued.Release();
-        return new TaskWork(collective.Completion.Task);
-    }
-
-    private Thread StartWorker()
-    {
-        var thread = new Thread(WorkerLoop) { IsBackground = true, Name = $"collectives rank {Rank}" };
-        thread.Start();
-        return thread;
-    }
-
-    private void WorkerLoop()
-    {
-        while (true)
-        {
-            queued.Wait();
-            PendingCollective? collective;
-            lock (queueLock)
-            {
-                if (!queue.TryDequeue(out collective))
-                    return; // released without an item: disposal
-            }
-            try
-            {
-                if (disposed)
-                    throw new ObjectDisposedException(GetType().FullName, "The process group was disposed before this collective ran.");
-                Execute(collective);
-                collective.Completion.SetResult();
-            }
-            catch (Exception e)
-            {
-                collective.Completion.SetException(e);
-            }
-            finally
-            {
-                collective.Dispose();
-            }
-        }
-    }
-
-    private void Execute(PendingCollective collective) =>
-        Run(collective.Kind, collective.Tensor, collective.Input, collective.Op, collective.Root);
-
-    /// <summary>A synchronous collective runs after every queued one (issue order); each has its own deadline, so this ends.</summary>
-    private void WaitForQueued()
-    {
-        var last = lastQueued;
-        if (last is null || last.IsCompleted)
-            return;
-        int pending;
-        lock (queueLock)
-            pending = queue.Count + 1;
-        try
-        {
-            if (!last.Wait(timeout * (pending + 1)))
-                throw new CollectiveTimeoutException($"Queued collectives on rank {Rank} did not finish within {timeout * (pending + 1)}.", null);
-        }
-        catch (AggregateException)
-        {
-            // The queued collective failed; its Work reports it, and the failure makes this call throw below.
-        }
-    }
-
     /// <summary>
     /// Closes the connections abruptly without telling anyone, as a crashing process does: the neighbours see the
     /// connections drop, exactly as when this rank's process dies.
     /// </summary>
     internal void AbortConnections()
     {
-        lock (queueLock)
-            failure ??= new DistributedException($"Rank {Rank} aborted its connections.", Rank);
+        Fail(new DistributedException($"Rank {Rank} aborted its connections.", Rank), notify: false);
         transport?.ShutdownAll();
     }
 
     public override unsafe void Dispose()
     {
-        if (disposed)
+        if (IsDisposed)
             return;
-        if (inFlight || lastQueued is { IsCompleted: false })
+        if (inFlight || queue.Busy)
         {
             // Leaving mid-collective: tell the neighbours why, and wake the collective blocked on the sockets.
             disposing = true;
-            Fail(new DistributedException("Disposed.", Rank));
+            Fail(new DistributedException($"Rank {Rank} left the process group (disposed) while a collective was running.", Rank, new DistributedException("Disposed.", Rank)));
             transport?.ShutdownAll();
         }
-        disposed = true;
-        queued.Release();
-        if (worker is not null && !worker.Join(TimeSpan.FromSeconds(30)))
+        MarkDisposed();
+        if (!queue.Stop(StopTimeout) || !engine.TryEnter(StopTimeout))
             return; // never free memory a stuck collective may still touch
-        if (!engine.TryEnter(TimeSpan.FromSeconds(30)))
-            return;
         try
         {
-            lock (queueLock)
-                while (queue.TryDequeue(out var left))
-                {
-                    left.Completion.TrySetException(new ObjectDisposedException(GetType().FullName, "The process group was disposed before this collective ran."));
-                    left.Dispose();
-                }
             pipeline?.Dispose();
             transport?.Dispose();
             NativeMemory.AlignedFree(gather);
             gather = null;
-            queued.Dispose();
+            queue.Dispose();
         }
         finally
         {

@@ -22,8 +22,6 @@ internal sealed class NcclProcessGroup : ProcessGroup
     private readonly IntPtr syncEvent;
     private readonly ICollectiveObserver? observer;
     private long sequence;
-    private volatile DistributedException? failure;
-    private bool disposed;
 
     private NcclProcessGroup(int rank, int worldSize, int device, TimeSpan timeout, NcclCommunicatorHandle communicator, ICollectiveObserver? observer)
     {
@@ -116,65 +114,51 @@ internal sealed class NcclProcessGroup : ProcessGroup
         return new NcclProcessGroup(rank, worldSize, device, options.Timeout, handle, options.Observer);
     }
 
-    public override void AllReduce(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum) => Complete(IssueAllReduce(tensor, op, syncEvent));
-
-    public override Work AllReduceAsync(torch.Tensor tensor, ReduceOp op = ReduceOp.Sum) => IssueAsync(completion => IssueAllReduce(tensor, op, completion));
-
-    public override void Broadcast(torch.Tensor tensor, int root) => Complete(IssueBroadcast(tensor, root, syncEvent));
-
-    public override Work BroadcastAsync(torch.Tensor tensor, int root) => IssueAsync(completion => IssueBroadcast(tensor, root, completion));
-
-    public override void AllGatherIntoTensor(torch.Tensor output, torch.Tensor input) => Complete(IssueAllGather(output, input, syncEvent));
-
-    public override Work AllGatherIntoTensorAsync(torch.Tensor output, torch.Tensor input) => IssueAsync(completion => IssueAllGather(output, input, completion));
-
-    /// <summary>NCCL has no barrier; like PyTorch, all-reduce one word and wait for it.</summary>
-    public override void Barrier() => AllReduce(barrierWord);
-
-    private unsafe Issued IssueAllReduce(torch.Tensor tensor, ReduceOp op, IntPtr completion)
+    /// <summary>Queues the collective on the stream after the kernels before it; blocking waits for it, else the returned work does.</summary>
+    private protected override unsafe Work Issue(in Collective collective, bool blocking)
     {
-        var dataType = CheckTensor(tensor, "AllReduce", nameof(tensor));
-        var ncclOp = op switch
+        // A blocking collective reuses one event; an asynchronous one gets its own, which its work destroys once waited for.
+        var cudaEvent = syncEvent;
+        if (!blocking)
+            NcclException.CheckCuda(Interop.Cuda.EventCreateWithFlags(out cudaEvent, Interop.Cuda.EventDisableTiming), "cudaEventCreateWithFlags");
+        Issued issued;
+        try
         {
-            ReduceOp.Sum => NcclRedOp.Sum,
-            ReduceOp.Avg => NcclRedOp.Avg,
-            ReduceOp.Max => NcclRedOp.Max,
-            ReduceOp.Min => NcclRedOp.Min,
-            _ => throw new ArgumentOutOfRangeException(nameof(op), op, $"Unknown ReduceOp {(int)op}; use Sum, Avg, Max or Min."),
-        };
-        var data = TensorMemory.Address(tensor);
-        lock (issue)
-        {
-            var issued = BeginIssue(CollectiveKind.AllReduce, tensor.numel() * tensor.element_size(), completion);
-            return EndIssue(Interop.Nccl.AllReduce(data, data, (nuint)tensor.numel(), dataType, ncclOp, communicator, DefaultStream), "ncclAllReduce", issued);
+            var tensor = collective.Kind == CollectiveKind.Barrier ? barrierWord : collective.Tensor!;
+            var dataType = DataType(tensor.dtype)!.Value;
+            var data = TensorMemory.Address(tensor);
+            lock (issue)
+            {
+                // NCCL has no barrier; like PyTorch, all-reduce one word and wait for it.
+                issued = BeginIssue(collective.Kind, collective.Kind == CollectiveKind.Barrier ? sizeof(float) : collective.Bytes, cudaEvent);
+                issued = collective.Kind switch
+                {
+                    CollectiveKind.Broadcast => EndIssue(Interop.Nccl.Broadcast(data, data, (nuint)tensor.numel(), dataType, collective.Root, communicator, DefaultStream), "ncclBroadcast", issued),
+                    CollectiveKind.AllGather => EndIssue(Interop.Nccl.AllGather(TensorMemory.Address(collective.Input!), data, (nuint)collective.Input!.numel(), dataType, communicator, DefaultStream),
+                        "ncclAllGather", issued),
+                    _ => EndIssue(Interop.Nccl.AllReduce(data, data, (nuint)tensor.numel(), dataType, RedOp(collective.Op), communicator, DefaultStream), "ncclAllReduce", issued),
+                };
+            }
         }
+        catch
+        {
+            if (!blocking)
+                Interop.Cuda.EventDestroy(cudaEvent);
+            throw;
+        }
+        if (!blocking)
+            return new NcclWork(this, issued, Deadline());
+        WaitFor(issued, Deadline());
+        return Work.Completed;
     }
 
-    private unsafe Issued IssueBroadcast(torch.Tensor tensor, int root, IntPtr completion)
+    private static NcclRedOp RedOp(ReduceOp op) => op switch
     {
-        var dataType = CheckTensor(tensor, "Broadcast", nameof(tensor));
-        CheckRoot(root);
-        var data = TensorMemory.Address(tensor);
-        lock (issue)
-        {
-            var issued = BeginIssue(CollectiveKind.Broadcast, tensor.numel() * tensor.element_size(), completion);
-            return EndIssue(Interop.Nccl.Broadcast(data, data, (nuint)tensor.numel(), dataType, root, communicator, DefaultStream), "ncclBroadcast", issued);
-        }
-    }
-
-    private unsafe Issued IssueAllGather(torch.Tensor output, torch.Tensor input, IntPtr completion)
-    {
-        CheckTensor(output, "AllGather", nameof(output));
-        var dataType = CheckTensor(input, "AllGather", nameof(input));
-        CheckAllGather(output, input, WorldSize);
-        var source = TensorMemory.Address(input);
-        var target = TensorMemory.Address(output);
-        lock (issue)
-        {
-            var issued = BeginIssue(CollectiveKind.AllGather, input.numel() * input.element_size(), completion);
-            return EndIssue(Interop.Nccl.AllGather(source, target, (nuint)input.numel(), dataType, communicator, DefaultStream), "ncclAllGather", issued);
-        }
-    }
+        ReduceOp.Sum => NcclRedOp.Sum,
+        ReduceOp.Avg => NcclRedOp.Avg,
+        ReduceOp.Max => NcclRedOp.Max,
+        _ => NcclRedOp.Min,
+    };
 
     /// <summary>A collective queued on the stream: the event recorded after it, and its sequence number.</summary>
     internal readonly record struct Issued(IntPtr Event, long Sequence);
@@ -210,8 +194,6 @@ internal sealed class NcclProcessGroup : ProcessGroup
         return issued;
     }
 
-    private void Complete(Issued issued) => WaitFor(issued, Deadline());
-
     /// <summary>Waits for <paramref name="issued"/>, and tells the observer how it ended.</summary>
     internal void WaitFor(Issued issued, long deadline)
     {
@@ -240,8 +222,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
                 return;
             if (state != Interop.Cuda.ErrorNotReady)
                 throw Fail(new DistributedException($"A collective on rank {Rank} failed on the GPU: CUDA error {state}."));
-            if (failure is { } earlier)
-                throw new DistributedException($"The process group is unusable after an earlier failure: {earlier.Message}", earlier.FailedRank, earlier);
+            ThrowIfFailed();
             NcclException.Check(Interop.Nccl.CommGetAsyncError(communicator, out var asyncError), "ncclCommGetAsyncError", communicator);
             if (asyncError is not (NcclResult.Success or NcclResult.InProgress))
                 throw Fail(NcclException.Create(asyncError, $"A collective on rank {Rank}", communicator));
@@ -254,66 +235,41 @@ internal sealed class NcclProcessGroup : ProcessGroup
         }
     }
 
-    private NcclDataType CheckTensor(torch.Tensor tensor, string operation, string parameter)
+    private protected override void CheckTensor(torch.Tensor tensor, string operation, string parameter)
     {
-        ArgumentNullException.ThrowIfNull(tensor, parameter);
         if (tensor.device_type != DeviceType.CUDA || tensor.device_index != device)
             throw new ArgumentException(
                 $"The NCCL backend's {operation} on rank {Rank} needs a tensor on cuda:{device} (got a {TensorMemory.Describe(tensor)}); move it with .to(torch.CUDA({device})).",
                 parameter);
-        CheckContiguous(tensor, operation, parameter);
-        return tensor.dtype switch
-        {
-            torch.ScalarType.Float32 => NcclDataType.Float32,
-            torch.ScalarType.Float64 => NcclDataType.Float64,
-            torch.ScalarType.Float16 => NcclDataType.Float16,
-            torch.ScalarType.BFloat16 => NcclDataType.Bfloat16,
-            torch.ScalarType.Int64 => NcclDataType.Int64,
-            torch.ScalarType.Int32 => NcclDataType.Int32,
-            torch.ScalarType.Int8 => NcclDataType.Int8,
-            torch.ScalarType.Byte => NcclDataType.Uint8,
-            _ => throw new ArgumentException(
+        if (DataType(tensor.dtype) is null)
+            throw new ArgumentException(
                 $"The NCCL backend's {operation} does not support {TensorMemory.Describe(tensor)}; use float32, float64, float16, bfloat16, int64, int32, int8 or uint8.",
-                parameter),
-        };
+                parameter);
     }
 
-    /// <summary>Issues with a completion event of its own, which the returned work destroys once waited for.</summary>
-    private NcclWork IssueAsync(Func<IntPtr, Issued> issue)
+    private static NcclDataType? DataType(torch.ScalarType type) => type switch
     {
-        NcclException.CheckCuda(Interop.Cuda.EventCreateWithFlags(out var cudaEvent, Interop.Cuda.EventDisableTiming), "cudaEventCreateWithFlags");
-        try
-        {
-            return new NcclWork(this, issue(cudaEvent), Deadline());
-        }
-        catch
-        {
-            Interop.Cuda.EventDestroy(cudaEvent);
-            throw;
-        }
-    }
+        torch.ScalarType.Float32 => NcclDataType.Float32,
+        torch.ScalarType.Float64 => NcclDataType.Float64,
+        torch.ScalarType.Float16 => NcclDataType.Float16,
+        torch.ScalarType.BFloat16 => NcclDataType.Bfloat16,
+        torch.ScalarType.Int64 => NcclDataType.Int64,
+        torch.ScalarType.Int32 => NcclDataType.Int32,
+        torch.ScalarType.Int8 => NcclDataType.Int8,
+        torch.ScalarType.Byte => NcclDataType.Uint8,
+        _ => null,
+    };
 
     private long Deadline() => Stopwatch.GetTimestamp() + timeoutTicks;
 
-    private DistributedException Fail(DistributedException error)
+    /// <summary>ncclCommAbort: releases this rank's kernels, so the peers fail too. Under the issue lock: never while a call is being queued.</summary>
+    private protected override void OnFailed(DistributedException error)
     {
         lock (issue)
         {
-            if (failure is null)
-            {
-                failure = error;
-                communicator.MarkBroken();
-                communicator.Dispose(); // ncclCommAbort: releases this rank's kernels, so the peers fail too
-            }
+            communicator.MarkBroken();
+            communicator.Dispose();
         }
-        return error;
-    }
-
-    private void ThrowIfUnusable()
-    {
-        ObjectDisposedException.ThrowIf(disposed, this);
-        if (failure is { } earlier)
-            throw new DistributedException($"The process group is unusable after an earlier failure: {earlier.Message}", earlier.FailedRank, earlier);
     }
 
     private static TimeSpan Remaining(long deadline) =>
@@ -323,9 +279,9 @@ internal sealed class NcclProcessGroup : ProcessGroup
     {
         lock (issue)
         {
-            if (disposed)
+            if (IsDisposed)
                 return;
-            disposed = true;
+            MarkDisposed();
             Interop.Cuda.EventDestroy(syncEvent);
             barrierWord.Dispose();
             communicator.Dispose();
