@@ -6,6 +6,7 @@ using Trainer.Commands;
 using Trainer.Distributed;
 using Trainer.Distributed.Store;
 using Trainer.Faults;
+using Trainer.Runtime;
 
 namespace Trainer.Elastic;
 
@@ -75,6 +76,7 @@ internal sealed class ElasticAgent
         {
             (contract, rendezvous, _) = DistributedSettings.FromEnvironment();
             FaultInjection.Parse(Environment.GetEnvironmentVariable(FaultInjection.Variable));
+            _ = NativeAllocator.Worker;
         }
         catch (ContractException e)
         {
@@ -216,7 +218,7 @@ internal sealed class ElasticAgent
         IReadOnlyList<string> arguments = resume && !_arguments.Contains("--resume") ? [.. _arguments, "--resume"] : _arguments;
         using var worker = WorkerProcess.Start(_program, arguments, WorkerEnvironment(round));
         var clock = Stopwatch.StartNew();
-        _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} started{Resume}", _contract.Rank, round, worker.Id, resume ? " (--resume)" : "");
+        _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} started{Resume}, malloc: {Malloc}", _contract.Rank, round, worker.Id, resume ? " (--resume)" : "", NativeAllocator.Worker.Description);
 
         var over = store is null ? new TaskCompletionSource<RoundOutcome>().Task : WaitOverAsync(store, round);
         var storeLost = lease?.StoreLost ?? Never;
