@@ -3,6 +3,8 @@ namespace AppHost;
 /// <summary>
 /// glibc's allocator settings for the trainers that only a launcher can give (glibc reads GLIBC_TUNABLES when the
 /// process starts); the Trainer sets the rest itself (Trainer/Runtime/NativeAllocator.cs, with the measurements).
+/// They matter only where the worker runs on glibc: where tcmalloc is installed the Trainer's agent preloads it into
+/// the worker (NativeAllocator.Worker) and these settings have nothing to tune.
 /// <list type="bullet">
 /// <item>glibc.malloc.hugetlb=1: the blocks libtorch maps afresh every step come in transparent huge pages, a few
 /// page faults instead of tens of thousands.</item>

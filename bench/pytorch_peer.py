@@ -70,15 +70,27 @@ def kernel_seconds():
     return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def malloc():
+    """tcmalloc or mimalloc when one is mapped (preloaded), else glibc: as bench/Bench reports it."""
+    with open("/proc/self/maps") as maps:
+        text = maps.read()
+    return "tcmalloc" if "libtcmalloc" in text else "mimalloc" if "libmimalloc" in text else "glibc"
+
+
 def train_steps(model, batch, steps, warmup):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.4)
     x = torch.randn(batch, 3, 32, 32)
     y = torch.randint(0, 10, (batch,))
     times = []
-    faults = kernel = 0
+    faults = kernel = cpu = 0
     for i in range(warmup + steps):
         if i == warmup:
-            faults, kernel = minor_faults(), kernel_seconds()
+            faults, kernel, cpu = minor_faults(), kernel_seconds(), cpu_seconds()
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
@@ -86,7 +98,7 @@ def train_steps(model, batch, steps, warmup):
         opt.step()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    return times, ((minor_faults() - faults) / steps, (kernel_seconds() - kernel) / steps)
+    return times, ((minor_faults() - faults) / steps, (kernel_seconds() - kernel) / steps, (cpu_seconds() - cpu) / steps)
 
 
 def report(mode, args, world, times, peaks, counters):
@@ -95,6 +107,7 @@ def report(mode, args, world, times, peaks, counters):
                       "images_per_second": world * args.batch * len(times) / sum(times),
                       "best_images_per_second": world * args.batch / min(times),
                       "peak_resident_bytes": peaks, "minor_faults_per_step": counters[0], "kernel_seconds_per_step": counters[1],
+                      "cpu_seconds_per_step": counters[2], "malloc": malloc(),
                       "step_seconds": sum(times) / len(times)}), flush=True)
 
 

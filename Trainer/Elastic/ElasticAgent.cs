@@ -82,6 +82,7 @@ internal sealed class ElasticAgent
         {
             (contract, rendezvous, _) = DistributedSettings.FromEnvironment();
             FaultInjection.Parse(Environment.GetEnvironmentVariable(FaultInjection.Variable));
+            _ = NativeAllocator.Worker;
         }
         catch (ContractException e)
         {
@@ -248,7 +249,7 @@ internal sealed class ElasticAgent
         using var worker = WorkerProcess.Start(_program, arguments, WorkerEnvironment(round, progress.Path));
         using var watch = HangWatch.Start(progress, worker.Id, _options.HangTimeout);
         var clock = Stopwatch.StartNew();
-        _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} started{Resume}", _contract.Rank, round, worker.Id, resume ? " (--resume)" : "");
+        _logger.LogInformation("agent: rank {Rank}: round {Round}: worker pid {Pid} started{Resume}, malloc: {Malloc}", _contract.Rank, round, worker.Id, resume ? " (--resume)" : "", NativeAllocator.Worker.Description);
 
         var over = store is null ? new TaskCompletionSource<RoundOutcome>().Task : WaitOverAsync(store, round);
         var storeLost = lease?.StoreLost ?? Never;

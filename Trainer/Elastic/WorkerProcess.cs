@@ -27,7 +27,10 @@ internal sealed class WorkerProcess : IDisposable
 
     public bool HasExited => Exited.IsCompleted;
 
-    /// <summary>Starts <paramref name="program"/> with <paramref name="arguments"/> and extra <paramref name="environment"/>.</summary>
+    /// <summary>
+    /// Starts <paramref name="program"/> with <paramref name="arguments"/> and extra <paramref name="environment"/>,
+    /// on the malloc <see cref="NativeAllocator.Worker"/> chooses.
+    /// </summary>
     public static WorkerProcess Start(string program, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string> environment)
     {
         var start = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardInput = true };
@@ -35,6 +38,8 @@ internal sealed class WorkerProcess : IDisposable
             start.ArgumentList.Add(argument);
         foreach (var (name, value) in environment)
             start.Environment[name] = value;
+        if (NativeAllocator.Worker.Preload is { } library && !environment.ContainsKey(NativeAllocator.PreloadVariable))
+            start.Environment[NativeAllocator.PreloadVariable] = library;
         var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start the worker {program}");
         return new WorkerProcess(process);
     }

@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Bench;
 
-/// <summary>What the kernel counts for this process: peak resident memory, minor page faults, kernel CPU time (Linux /proc).</summary>
+/// <summary>What the kernel counts for this process: peak resident memory, minor page faults, CPU time, its malloc (Linux /proc).</summary>
 internal static class ProcessCounters
 {
     /// <summary>VmHWM from /proc/self/status in bytes: the peak resident set size; 0 where /proc is missing.</summary>
@@ -20,6 +20,17 @@ internal static class ProcessCounters
 
     /// <summary>CPU time spent in the kernel so far (stime, field 15 of /proc/self/stat): page faults and zeroing show here.</summary>
     public static TimeSpan KernelTime() => TimeSpan.FromSeconds(Stat(12) / 100.0); // clock ticks of USER_HZ = 100
+
+    /// <summary>CPU time in user space and the kernel so far (utime + stime): what a step costs, whatever else runs on the machine.</summary>
+    public static TimeSpan CpuTime() => TimeSpan.FromSeconds((Stat(11) + Stat(12)) / 100.0);
+
+    /// <summary>The malloc this process runs on: tcmalloc or mimalloc when one is mapped (preloaded), else glibc.</summary>
+    public static string Malloc()
+    {
+        if (!File.Exists("/proc/self/maps")) return "unknown";
+        var maps = File.ReadAllText("/proc/self/maps");
+        return maps.Contains("libtcmalloc", StringComparison.Ordinal) ? "tcmalloc" : maps.Contains("libmimalloc", StringComparison.Ordinal) ? "mimalloc" : "glibc";
+    }
 
     private static long Stat(int field)
     {

@@ -77,13 +77,14 @@ internal static class TrainBenchmark
         var times = new double[settings.Steps];
         var ddp = learner.Parallel as DistributedDataParallel;
         long faults = 0, managedBytes = 0, collections = 0;
-        TimeSpan allReduce = TimeSpan.Zero, kernel = TimeSpan.Zero;
+        TimeSpan allReduce = TimeSpan.Zero, kernel = TimeSpan.Zero, cpu = TimeSpan.Zero;
         for (var i = 0; i < settings.Warmup + settings.Steps; i++)
         {
             if (i == settings.Warmup)
             {
                 faults = ProcessCounters.MinorFaults();
                 kernel = ProcessCounters.KernelTime();
+                cpu = ProcessCounters.CpuTime();
                 managedBytes = GC.GetTotalAllocatedBytes();
                 collections = GC.CollectionCount(0);
                 allReduce = ddp?.AllReduceTime ?? TimeSpan.Zero;
@@ -95,6 +96,7 @@ internal static class TrainBenchmark
         }
         faults = ProcessCounters.MinorFaults() - faults;
         kernel = ProcessCounters.KernelTime() - kernel;
+        cpu = ProcessCounters.CpuTime() - cpu;
         managedBytes = GC.GetTotalAllocatedBytes() - managedBytes;
         collections = GC.CollectionCount(0) - collections;
         allReduce = (ddp?.AllReduceTime ?? TimeSpan.Zero) - allReduce;
@@ -122,6 +124,8 @@ internal static class TrainBenchmark
                 peak_resident_bytes = peaks,
                 minor_faults_per_step = (double)faults / settings.Steps,
                 kernel_seconds_per_step = kernel.TotalSeconds / settings.Steps,
+                cpu_seconds_per_step = cpu.TotalSeconds / settings.Steps,
+                malloc = ProcessCounters.Malloc(),
                 managed_bytes_per_step = (double)managedBytes / settings.Steps,
                 gen0_collections = collections,
                 step_seconds = times.Sum() / settings.Steps,
