@@ -171,10 +171,11 @@ public abstract class ProcessGroup : IDisposable
                 $"The advertise address must be one the other ranks can connect to (got {advertiseAddress}); pass this host's IP address, or 127.0.0.1 when all ranks run on one machine.",
                 nameof(advertiseAddress));
 
+        var scoped = new PrefixStore(options.StorePrefix, store);
         return ResolveBackend(options.Backend) switch
         {
-            Backend.Nccl => await NcclProcessGroup.ConnectAsync(options, store, rank, worldSize, cancellationToken),
-            _ => await CpuProcessGroup.ConnectAsync(options, store, rank, worldSize, advertiseAddress, cancellationToken),
+            Backend.Nccl => await NcclProcessGroup.ConnectAsync(options, scoped, rank, worldSize, cancellationToken),
+            _ => await CpuProcessGroup.ConnectAsync(options, scoped, rank, worldSize, advertiseAddress, cancellationToken),
         };
     }
 

@@ -8,7 +8,7 @@ public sealed record ProcessGroupOptions
     /// <summary>Longest any collective (and the rendezvous) may take before it fails; PyTorch's NCCL default.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>Store keys of this group start with "{KeyPrefix}/{Generation}/", so groups and restarts never collide.</summary>
+    /// <summary>Store keys of this group live under "{KeyPrefix}/{Generation}/" (<see cref="StorePrefix"/>), so groups and restarts never collide.</summary>
     public string KeyPrefix { get; init; } = "pg";
 
     /// <summary>Restart generation (TORCHELASTIC_RESTART_COUNT): connections from another generation are refused.</summary>
@@ -26,7 +26,7 @@ public sealed record ProcessGroupOptions
     /// <summary>CPU backend: bytes of the buffer reduce-scatter receives into (a multiple of 8); tests shrink it to exercise wrap-around.</summary>
     internal long RingScratchBytes { get; init; } = 4 << 20;
 
-    internal string Key(string name) => $"{KeyPrefix}/{Generation}/{name}";
+    internal string StorePrefix => $"{KeyPrefix}/{Generation}";
 
     internal void Validate()
     {

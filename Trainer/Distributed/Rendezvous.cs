@@ -97,28 +97,29 @@ public static class Rendezvous
 
             // Claim the rank: a second process with the same RANK finds the key taken by someone else.
             var self = new RankInfo(contract.WorldSize, contract.RunId, $"pid {Environment.ProcessId} on {Environment.MachineName} ({Guid.NewGuid():N})");
-            var claimed = RankInfo.Parse(await client.CompareSetAsync($"{prefix}rank/{contract.Rank}", ReadOnlyMemory<byte>.Empty, self.ToBytes(), cancellationToken));
+            var ranks = Ranks(client, contract);
+            var claimed = RankInfo.Parse(await ranks.ClaimAsync(contract.Rank, self.ToBytes(), cancellationToken));
             if (claimed.Process != self.Process)
                 throw new ContractException($"RANK={contract.Rank} is already taken by {claimed.Process} in restart round {contract.RestartCount}; give every process a distinct RANK (0..{contract.WorldSize - 1}).");
 
-            await CountAsync(client, $"{prefix}arrived", cancellationToken);
+            await ranks.CountAsync("arrived", cancellationToken);
             arrived = true;
             FaultInjection.StrikeIfArmed(FaultPoint.Rendezvous);
 
             if (!contract.IsMaster)
             {
-                var master0 = RankInfo.Parse(await client.GetAsync($"{prefix}rank/0", Remaining(), cancellationToken));
+                var master0 = RankInfo.Parse(await ranks.ClaimOfAsync(0, Remaining(), cancellationToken));
                 if (Disagreement(0, master0, contract.Rank, self) is { } mismatch)
                     throw new ContractException(mismatch);
             }
 
             try
             {
-                await client.WaitAsync([$"{prefix}arrived/{contract.WorldSize}"], Remaining(), cancellationToken);
+                await ranks.WaitForCountAsync("arrived", Remaining(), cancellationToken: cancellationToken);
             }
             catch (TimeoutException)
             {
-                throw new TimeoutException(await DescribeMissingRanksAsync(client, prefix, contract, options.JoinTimeout, cancellationToken));
+                throw new TimeoutException(await DescribeMissingRanksAsync(ranks, contract, options.JoinTimeout, cancellationToken));
             }
 
             string verdict;
@@ -127,15 +128,15 @@ public static class Rendezvous
                 var disagreements = new List<string>();
                 for (var rank = 1; rank < contract.WorldSize; rank++)
                 {
-                    var other = RankInfo.Parse(await client.GetAsync($"{prefix}rank/{rank}", Remaining(), cancellationToken));
+                    var other = RankInfo.Parse(await ranks.ClaimOfAsync(rank, Remaining(), cancellationToken));
                     if (Disagreement(0, self, rank, other) is { } mismatch)
                         disagreements.Add(mismatch);
                 }
                 verdict = disagreements.Count == 0 ? Agreed : string.Join(" ", disagreements);
-                await client.SetAsync($"{prefix}verdict", Encoding.UTF8.GetBytes(verdict), cancellationToken);
+                await ranks.Store.SetAsync("verdict", Encoding.UTF8.GetBytes(verdict), cancellationToken);
             }
             else
-                verdict = Encoding.UTF8.GetString(await client.GetAsync($"{prefix}verdict", Remaining(), cancellationToken));
+                verdict = Encoding.UTF8.GetString(await ranks.Store.GetAsync("verdict", Remaining(), cancellationToken));
             if (verdict != Agreed)
                 throw new ContractException(verdict);
 
@@ -147,17 +148,13 @@ public static class Rendezvous
         {
             // Cancelled (Ctrl+C): release at once instead of waiting for the other ranks to leave.
             var leaveTimeout = cancellationToken.IsCancellationRequested ? TimeSpan.Zero : options.LeaveTimeout;
-            await AbandonAsync(client, server, prefix, contract, leaveTimeout, arrived, logger);
+            await AbandonAsync(client, server, contract, leaveTimeout, arrived, logger);
             throw;
         }
     }
 
-    /// <summary>Adds one to <paramref name="counter"/> and marks the count reached, so "n have passed" is a key to wait for.</summary>
-    internal static async Task CountAsync(IStore store, string counter, CancellationToken cancellationToken)
-    {
-        var count = await store.AddAsync(counter, 1, cancellationToken);
-        await store.SetAsync($"{counter}/{count}", ReadOnlyMemory<byte>.Empty, cancellationToken);
-    }
+    /// <summary>The workers of restart round TORCHELASTIC_RESTART_COUNT, under "rdzv/{round}/" (the session's <see cref="RendezvousSession.KeyPrefix"/>).</summary>
+    internal static StoreGroup Ranks(IStore store, DistributedContract contract) => new(new PrefixStore($"rdzv/{contract.RestartCount}", store), contract.WorldSize);
 
     /// <summary>Connects with exponential back-off until the join deadline: rank 0 may still be starting.</summary>
     internal static async Task<StoreClient> ConnectAsync(DistributedContract contract, RendezvousOptions options, Func<TimeSpan> remaining, ILogger logger,
@@ -193,12 +190,9 @@ public static class Rendezvous
         }
     }
 
-    private static async Task<string> DescribeMissingRanksAsync(IStore store, string prefix, DistributedContract contract, TimeSpan joinTimeout, CancellationToken cancellationToken)
+    private static async Task<string> DescribeMissingRanksAsync(StoreGroup ranks, DistributedContract contract, TimeSpan joinTimeout, CancellationToken cancellationToken)
     {
-        var missing = new List<int>();
-        for (var rank = 0; rank < contract.WorldSize && missing.Count <= 16; rank++)
-            if (!await store.CheckAsync($"{prefix}rank/{rank}", cancellationToken))
-                missing.Add(rank);
+        var missing = await ranks.MissingAsync(16, cancellationToken);
         var listed = string.Join(", ", missing.Take(16)) + (missing.Count > 16 ? ", …" : "");
         return $"rendezvous timed out after {joinTimeout.TotalSeconds:0.###} s: rank(s) {listed} of WORLD_SIZE={contract.WorldSize} never arrived at " +
                $"{contract.MasterAddr}:{contract.MasterPort}; start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, or raise TRAINER_JOIN_TIMEOUT.";
@@ -214,11 +208,11 @@ public static class Rendezvous
     }
 
     /// <summary>After a failed join: let the ranks that got in read what they need, then release everything.</summary>
-    private static async Task AbandonAsync(StoreClient? client, StoreServer? server, string prefix, DistributedContract contract, TimeSpan leaveTimeout,
+    private static async Task AbandonAsync(StoreClient? client, StoreServer? server, DistributedContract contract, TimeSpan leaveTimeout,
         bool arrived, ILogger logger)
     {
         if (client is not null)
-            await RendezvousSession.LeaveAsync(client, server, prefix, contract, leaveTimeout, arrived, logger);
+            await RendezvousSession.LeaveAsync(client, server, contract, leaveTimeout, arrived, logger);
         if (server is not null)
             await server.DisposeAsync();
     }

@@ -47,7 +47,7 @@ public sealed class RendezvousSession : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        await LeaveAsync(_client, _server, KeyPrefix, Contract, _options.LeaveTimeout, counted: true, _logger);
+        await LeaveAsync(_client, _server, Contract, _options.LeaveTimeout, counted: true, _logger);
         if (_server is not null)
             await _server.DisposeAsync();
     }
@@ -69,19 +69,20 @@ public sealed class RendezvousSession : IAsyncDisposable
     /// Counts this rank out (when it was counted in) and closes its client; rank 0 first waits until as many ranks
     /// have left as arrived, so nobody loses the store while still reading from it. Never throws.
     /// </summary>
-    internal static async Task LeaveAsync(StoreClient client, StoreServer? server, string prefix, DistributedContract contract, TimeSpan timeout, bool counted,
+    internal static async Task LeaveAsync(StoreClient client, StoreServer? server, DistributedContract contract, TimeSpan timeout, bool counted,
         ILogger logger)
     {
         try
         {
             using var deadline = new CancellationTokenSource(timeout);
+            var ranks = Rendezvous.Ranks(client, contract);
             if (counted)
-                await Rendezvous.CountAsync(client, $"{prefix}left", deadline.Token);
+                await ranks.CountAsync("left", deadline.Token);
             if (server is not null)
             {
-                var arrived = await client.AddAsync($"{prefix}arrived", 0, deadline.Token);
+                var arrived = await ranks.CountOfAsync("arrived", deadline.Token);
                 if (arrived > 0)
-                    await client.WaitAsync([$"{prefix}left/{arrived}"], timeout, deadline.Token);
+                    await ranks.WaitForCountAsync("left", timeout, arrived, deadline.Token);
             }
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)

@@ -129,8 +129,9 @@ internal sealed class AgentLease : IAsyncDisposable
         _logger.LogError("agent: rank {Rank}'s agent is lost ({Why}); ending the run", rank, why);
         for (var round = Round; round <= LastRound; round++)
         {
-            await _store.CompareSetAsync(ElasticAgent.OverKey(round), ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
-            await _store.CompareSetAsync(ElasticAgent.VerdictKey(round), ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
+            var agents = ElasticAgent.RoundStore(_store, round);
+            await agents.CompareSetAsync(ElasticAgent.OverKey, ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
+            await agents.CompareSetAsync(ElasticAgent.VerdictKey, ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
         }
     }
 

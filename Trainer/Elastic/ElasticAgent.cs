@@ -63,15 +63,20 @@ internal sealed class ElasticAgent
     /// <summary>True in a worker: the process its agent started (TRAINER_AGENT_PID is set).</summary>
     public static bool IsWorker => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(AgentPidVariable));
 
-    internal static string OverKey(int round) => $"agent/{round}/over";
+    internal const string OverKey = "over";
+    internal const string VerdictKey = "verdict";
+    private const string DoneKey = "done";
 
-    private static string DoneKey(int round) => $"agent/{round}/done";
+    /// <summary>The keys of restart round <paramref name="round"/>: "agent/{round}/…".</summary>
+    internal static PrefixStore RoundStore(IStore store, int round) => new($"agent/{round}", store);
 
-    private static string ExitKey(int round, int rank) => $"agent/{round}/exit/{rank}";
+    private static string ExitKey(int rank) => $"exit/{rank}";
 
-    internal static string VerdictKey(int round) => $"agent/{round}/verdict";
+    private static string FlightKey(int rank) => $"flight/{rank}";
 
-    private static string FlightKey(int round, int rank) => $"agent/{round}/flight/{rank}";
+    private StoreGroup Agents(IStore store) => new(new PrefixStore("agent", store), _contract.WorldSize);
+
+    private StoreGroup Round(IStore store, int round) => new(RoundStore(store, round), _contract.WorldSize);
 
     /// <summary>Runs this rank's agent from the environment contract, with workers that run this process's own command line.</summary>
     public static async Task<int> RunAsync(ElasticOptions options, CancellationToken cancellationToken)
@@ -166,21 +171,18 @@ internal sealed class ElasticAgent
     private async Task JoinAsync(IStore store, Func<TimeSpan> remaining, CancellationToken cancellationToken)
     {
         var self = $"pid {Environment.ProcessId} on {Environment.MachineName} ({Guid.NewGuid():N})";
-        var claimed = Encoding.UTF8.GetString(await store.CompareSetAsync($"agent/rank/{_contract.Rank}", ReadOnlyMemory<byte>.Empty,
-            Encoding.UTF8.GetBytes(self), cancellationToken));
+        var agents = Agents(store);
+        var claimed = Encoding.UTF8.GetString(await agents.ClaimAsync(_contract.Rank, Encoding.UTF8.GetBytes(self), cancellationToken));
         if (claimed != self)
             throw new ContractException($"RANK={_contract.Rank} is already taken by the agent {claimed}; give every process a distinct RANK (0..{_contract.WorldSize - 1}).");
-        await Rendezvous.CountAsync(store, "agent/joined", cancellationToken);
+        await agents.CountAsync("joined", cancellationToken);
         try
         {
-            await store.WaitAsync([$"agent/joined/{_contract.WorldSize}"], remaining(), cancellationToken);
+            await agents.WaitForCountAsync("joined", remaining(), cancellationToken: cancellationToken);
         }
         catch (TimeoutException)
         {
-            var missing = new List<int>();
-            for (var rank = 0; rank < _contract.WorldSize && missing.Count < 16; rank++)
-                if (!await store.CheckAsync($"agent/rank/{rank}", cancellationToken))
-                    missing.Add(rank);
+            var missing = await agents.MissingAsync(15, cancellationToken);
             throw new TimeoutException(
                 $"the agents of rank(s) {string.Join(", ", missing)} of WORLD_SIZE={_contract.WorldSize} never arrived at {_contract.MasterAddr}:{_contract.MasterPort} " +
                 $"within {_rendezvous.JoinTimeout.TotalSeconds:0.###} s; start every rank with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, or raise TRAINER_JOIN_TIMEOUT.");
@@ -371,15 +373,16 @@ internal sealed class ElasticAgent
     {
         try
         {
-            await store.SetAsync(ExitKey(round, _contract.Rank), own.ToBytes());
-            var keys = Enumerable.Range(0, _contract.WorldSize).Select(rank => ExitKey(round, rank)).ToArray();
+            var agents = Round(store, round);
+            await agents.Store.SetAsync(ExitKey(_contract.Rank), own.ToBytes());
+            var keys = Enumerable.Range(0, _contract.WorldSize).Select(ExitKey).ToArray();
             var waited = Stopwatch.StartNew();
             // A verdict already there (another agent decided, or rank 0's agent declared one lost) ends the wait early.
-            while (!await store.CheckAsync(VerdictKey(round)))
+            while (!await agents.Store.CheckAsync(VerdictKey))
             {
                 try
                 {
-                    await store.WaitAsync(keys, SettleSlice);
+                    await agents.Store.WaitAsync(keys, SettleSlice);
                     break;
                 }
                 catch (TimeoutException) when (waited.Elapsed < _options.StopGrace + SettleMargin)
@@ -394,15 +397,15 @@ internal sealed class ElasticAgent
             var verdict = first;
             foreach (var key in keys)
             {
-                if (!await store.CheckAsync(key)) continue;
-                var report = RoundOutcome.Parse(await store.GetAsync(key));
+                if (!await agents.Store.CheckAsync(key)) continue;
+                var report = RoundOutcome.Parse(await agents.Store.GetAsync(key));
                 if (report.Kind == RoundOutcomeKind.Final)
                 {
                     verdict = report;
                     break;
                 }
             }
-            return RoundOutcome.Parse(await store.CompareSetAsync(VerdictKey(round), ReadOnlyMemory<byte>.Empty, verdict.ToBytes()));
+            return RoundOutcome.Parse(await agents.AgreeAsync(VerdictKey, verdict.ToBytes()));
         }
         catch (Exception e) when (e is IOException or TimeoutException or StoreException or ObjectDisposedException)
         {
@@ -425,10 +428,11 @@ internal sealed class ElasticAgent
     /// <summary>This worker's result: a failure ends the round at once; success counts, and the last rank to succeed ends it.</summary>
     private async Task PublishAsync(IStore store, int round, RoundOutcome? failure)
     {
+        var agents = Round(store, round);
         if (failure is not null)
-            await store.CompareSetAsync(OverKey(round), ReadOnlyMemory<byte>.Empty, failure.ToBytes());
-        else if (await store.AddAsync(DoneKey(round), 1) == _contract.WorldSize)
-            await store.CompareSetAsync(OverKey(round), ReadOnlyMemory<byte>.Empty, RoundOutcome.Done(_contract.WorldSize).ToBytes());
+            await agents.AgreeAsync(OverKey, failure.ToBytes());
+        else if (await agents.CountAsync(DoneKey) == _contract.WorldSize)
+            await agents.AgreeAsync(OverKey, RoundOutcome.Done(_contract.WorldSize).ToBytes());
     }
 
     private static async Task<RoundOutcome> WaitOverAsync(IStore store, int round)
@@ -438,7 +442,7 @@ internal sealed class ElasticAgent
             try
             {
                 // A round lasts as long as the training does: wait in slices, each one a bounded store wait.
-                return RoundOutcome.Parse(await store.GetAsync(OverKey(round), TimeSpan.FromMinutes(1)));
+                return RoundOutcome.Parse(await RoundStore(store, round).GetAsync(OverKey, TimeSpan.FromMinutes(1)));
             }
             catch (TimeoutException)
             {
@@ -479,19 +483,20 @@ internal sealed class ElasticAgent
         {
             try
             {
-                await store.SetAsync(FlightKey(round, _contract.Rank), mine.ToBytes());
+                var agents = RoundStore(store, round);
+                await agents.SetAsync(FlightKey(_contract.Rank), mine.ToBytes());
                 if (!_contract.IsMaster)
                     return;
-                var others = Enumerable.Range(1, _contract.WorldSize - 1).Select(rank => FlightKey(round, rank)).ToArray();
+                var others = Enumerable.Range(1, _contract.WorldSize - 1).Select(FlightKey).ToArray();
                 try
                 {
-                    await store.WaitAsync(others, FlightRecordWait);
+                    await agents.WaitAsync(others, FlightRecordWait);
                 }
                 catch (TimeoutException)
                 {
                 }
                 foreach (var key in others)
-                    if (await store.CheckAsync(key) && FlightRecord.Parse(await store.GetAsync(key)) is { } record)
+                    if (await agents.CheckAsync(key) && FlightRecord.Parse(await agents.GetAsync(key)) is { } record)
                         records.Add(record);
             }
             catch (Exception e) when (e is IOException or TimeoutException or StoreException or ObjectDisposedException)
@@ -527,10 +532,10 @@ internal sealed class ElasticAgent
             if (_contract.IsMaster)
             {
                 if (leaving > 0)
-                    await store.WaitAsync([$"agent/left/{leaving}"], _options.LeaveTimeout, deadline.Token);
+                    await Agents(store).WaitForCountAsync("left", _options.LeaveTimeout, leaving, deadline.Token);
             }
             else
-                await Rendezvous.CountAsync(store, "agent/left", deadline.Token);
+                await Agents(store).CountAsync("left", deadline.Token);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException or IOException or StoreException or ObjectDisposedException)
         {

@@ -50,17 +50,17 @@ internal static class RingRendezvous
         listener.Bind(new IPEndPoint(advertiseAddress, 0));
         listener.Listen(worldSize + 4);
         var endpoint = (IPEndPoint)listener.LocalEndPoint!;
-        await store.SetAsync(options.Key($"cpu/rank{rank}"), Encoding.UTF8.GetBytes(endpoint.ToString()), cancellationToken);
+        await store.SetAsync($"cpu/rank{rank}", Encoding.UTF8.GetBytes(endpoint.ToString()), cancellationToken);
 
         byte[] published;
         try
         {
-            published = await store.GetAsync(options.Key($"cpu/rank{rightRank}"), Remaining(deadline), cancellationToken);
+            published = await store.GetAsync($"cpu/rank{rightRank}", Remaining(deadline), cancellationToken);
         }
         catch (TimeoutException)
         {
             throw new CollectiveTimeoutException(
-                $"Rank {rightRank} did not publish its ring endpoint within {options.Timeout} (rank {rank} waited for key '{options.Key($"cpu/rank{rightRank}")}'); is it running with the same world size {worldSize} and key prefix?",
+                $"Rank {rightRank} did not publish its ring endpoint within {options.Timeout} (rank {rank} waited for key '{options.StorePrefix}/cpu/rank{rightRank}'); is it running with the same world size {worldSize} and key prefix?",
                 rightRank);
         }
         var rightEndpoint = IPEndPoint.Parse(Encoding.UTF8.GetString(published));

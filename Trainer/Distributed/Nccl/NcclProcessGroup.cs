@@ -54,7 +54,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
         var deadline = Stopwatch.GetTimestamp() + (long)(options.Timeout.TotalSeconds * Stopwatch.Frequency);
 
         NcclUniqueId id;
-        var idKey = options.Key("nccl/unique_id");
+        const string idKey = "nccl/unique_id";
         if (rank == 0)
         {
             NcclException.CheckCuda(Interop.Cuda.SetDevice(device), "cudaSetDevice");
@@ -75,7 +75,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
 
         // ncclCommInitRank blocks until every rank called it and cannot be cancelled, so first wait in the store
         // until all ranks are alive, then run it on its own thread so the timeout still holds.
-        var arrivedKey = options.Key("nccl/arrived");
+        const string arrivedKey = "nccl/arrived";
         var arrived = await store.AddAsync(arrivedKey, 1, cancellationToken);
         while (arrived < worldSize)
         {

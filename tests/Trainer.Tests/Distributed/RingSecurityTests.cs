@@ -26,9 +26,10 @@ public sealed class RingSecurityTests
         // Rank 1 reaches rank 0 only once the stranger is done, so rank 0 is already accepting when the stranger calls.
         var strangerDone = new TaskCompletionSource();
         var rank0 = Task.Run(() => ProcessGroup.CreateAsync(Options, store, 0, 2, IPAddress.Loopback));
-        var rank1 = Task.Run(() => ProcessGroup.CreateAsync(Options, new GatedStore(store, Options.Key("cpu/rank0"), strangerDone.Task), 1, 2, IPAddress.Loopback));
-        await store.WaitAsync([Options.Key("cpu/rank1")], TimeSpan.FromSeconds(30));
-        var endpoint = IPEndPoint.Parse(Encoding.UTF8.GetString(await store.GetAsync(Options.Key("cpu/rank0"), TimeSpan.FromSeconds(30))));
+        var rank1 = Task.Run(() => ProcessGroup.CreateAsync(Options, new GatedStore(store, $"{Options.StorePrefix}/cpu/rank0", strangerDone.Task), 1, 2, IPAddress.Loopback));
+        var group = new PrefixStore(Options.StorePrefix, store);
+        await group.WaitAsync(["cpu/rank1"], TimeSpan.FromSeconds(30));
+        var endpoint = IPEndPoint.Parse(Encoding.UTF8.GetString(await group.GetAsync("cpu/rank0", TimeSpan.FromSeconds(30))));
 
         // Rank 1's own hello, answered with a proof made without the secret (and, second, with a wrong one).
         foreach (var guess in new string?[] { null, "guessed" })
@@ -58,7 +59,7 @@ public sealed class RingSecurityTests
     {
         var store = new InMemoryStore();
         var rank0 = Task.Run(() => ProcessGroup.CreateAsync(Options, store, 0, 2, IPAddress.Loopback));
-        var endpoint = IPEndPoint.Parse(Encoding.UTF8.GetString(await store.GetAsync(Options.Key("cpu/rank0"), TimeSpan.FromSeconds(30))));
+        var endpoint = IPEndPoint.Parse(Encoding.UTF8.GetString(await new PrefixStore(Options.StorePrefix, store).GetAsync("cpu/rank0", TimeSpan.FromSeconds(30))));
         using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await silent.ConnectAsync(endpoint);
 
