@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using System.CommandLine;
 using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;

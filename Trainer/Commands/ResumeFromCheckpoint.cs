@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using Microsoft.Extensions.Logging;
 using TorchSharp;
 using Trainer.Distributed;

@@ -1,4 +1,3 @@
-using Trainer.Commands;
 using Trainer.Runtime;
 
 namespace Trainer.Elastic;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging;
-using Trainer.Commands;
 using Trainer.Distributed;
 using Trainer.Distributed.Store;
 using Trainer.Faults;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Trainer.Commands;
 using Trainer.Runtime;
 
 namespace Trainer.Elastic;

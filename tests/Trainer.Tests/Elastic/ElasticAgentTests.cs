@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Trainer.Commands;

@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using System.Net;
 using System.Net.Sockets;
 using Trainer.Commands;

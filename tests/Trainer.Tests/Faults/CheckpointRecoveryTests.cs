@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using Trainer.Commands;
 using Trainer.Tests.Training;
 using Trainer.Training;

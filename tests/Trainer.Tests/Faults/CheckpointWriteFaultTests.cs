@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using System.Diagnostics;
 using Trainer.Commands;
 using Trainer.Training;

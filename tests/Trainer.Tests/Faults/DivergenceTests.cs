@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using TorchSharp;
 using Trainer.Commands;
 using Trainer.Tests.Training;

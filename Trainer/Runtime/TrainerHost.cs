@@ -4,7 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
-namespace Trainer.Commands;
+namespace Trainer.Runtime;
 
 /// <summary>
 /// The generic host every command runs in: logging and telemetry from the service defaults, logs on stderr so that

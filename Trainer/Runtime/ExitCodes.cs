@@ -1,4 +1,4 @@
-namespace Trainer.Commands;
+namespace Trainer.Runtime;
 
 /// <summary>
 /// What a trainer's exit code means, and whether the elastic agent may cure it by restarting the group: only
