@@ -21,8 +21,6 @@ namespace Trainer.Commands;
 /// </summary>
 internal static class TrainCommand
 {
-    public const int BadConfiguration = 2;
-    public const int Interrupted = 130;
 
     private static readonly Option<string> Preset = new("--preset") { Description = "Recipe to start from: seed (fastai's: 10 epochs, lr 3e-3, wd 0.4, div 10, pct 0.5, bs 128, k=6, CIFAR-10) or quick (k=1, 1 epoch, 10k/2k images).", DefaultValueFactory = _ => Presets.Seed.Preset };
     private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs of the one-cycle schedule (fit_one_cycle's cyc_len)." };
@@ -57,7 +55,7 @@ internal static class TrainCommand
             if (options is null || errors.Count > 0)
             {
                 foreach (var error in errors) Console.Error.WriteLine($"error: {error}");
-                return BadConfiguration;
+                return ExitCodes.BadConfiguration;
             }
             // The elastic agent runs the training in a worker process, stops every rank when one fails and restarts the
             // group up to --max-restarts times (docs/reliability.md).
@@ -126,7 +124,7 @@ internal static class TrainCommand
         catch (ContractException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         if (ElasticAgent.IsWorker)
             AgentWatch.Start();
@@ -152,7 +150,7 @@ internal static class TrainCommand
         catch (ContractException e)
         {
             Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}");
-            return exitCode = BadConfiguration;
+            return exitCode = ExitCodes.BadConfiguration;
         }
         catch (Exception e) when (e is DistributedException or TimeoutException or StoreException or SocketException or StoreConnectionLostException)
         {
@@ -175,7 +173,7 @@ internal static class TrainCommand
         }
         finally
         {
-            runSpan?.SetTag("process.exit.code", exitCode).SetStatus(exitCode is 0 or Interrupted ? ActivityStatusCode.Ok : ActivityStatusCode.Error);
+            runSpan?.SetTag("process.exit.code", exitCode).SetStatus(exitCode is ExitCodes.Success or ExitCodes.Interrupted ? ActivityStatusCode.Ok : ActivityStatusCode.Error);
             if (world is not null)
             {
                 if (exitCode == 0) await world.DisposeAsync();
@@ -201,7 +199,7 @@ internal static class TrainCommand
         catch (Exception e) when (SharedData.IsDataError(e))
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         if (data.Fallback is { } reason)
         {
@@ -212,7 +210,7 @@ internal static class TrainCommand
         if (data.Train.Count < options.Bs)
         {
             Console.Error.WriteLine($"error: --bs {options.Bs} is larger than the {data.Train.Count} training images: no full batch; lower --bs or use more data.");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         output.WriteLine($"data: {data.Train.Count} training images from {data.Train.Source}; {data.Valid.Count} validation images from {data.Valid.Source}; {data.Train.Classes.Count} classes");
 
@@ -228,7 +226,7 @@ internal static class TrainCommand
         if ((long)options.Epochs * train.BatchCount > int.MaxValue)
         {
             Console.Error.WriteLine($"error: --epochs {options.Epochs} × {train.BatchCount} batches per epoch is more optimizer steps than the schedule counts ({int.MaxValue}); lower --epochs.");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         using var learner = new Learner(model, train, valid);
         if (world is not null)
@@ -248,7 +246,7 @@ internal static class TrainCommand
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"error: --output {options.Output}: cannot create the folder ({e.Message}); choose a writable folder.");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         var checkpoints = new CheckpointFiles(options.Output);
         if (ResumeFromCheckpoint.Apply(options, checkpoints, learner, world?.Group, output, logger) is { } stop)
@@ -296,7 +294,7 @@ internal static class TrainCommand
         {
             output.WriteLine($"rank {learner.Parallel.Rank} {(fit.Stopped ? "stopped" : "done")}: accuracy {last.Accuracy:F4}, valid_loss {last.ValidLoss:F4}, {fit.ImagesPerSecond:F0} images/s on this rank");
         }
-        return fit.Stopped ? Interrupted : 0;
+        return fit.Stopped ? ExitCodes.Interrupted : ExitCodes.Success;
     }
 
     /// <summary>Nothing left to train (resumed a finished run): report the model as it stands.</summary>
