@@ -22,9 +22,6 @@ namespace Trainer.Commands;
 /// </summary>
 internal static class TrainCommand
 {
-    public const int BadConfiguration = 2;
-    public const int Interrupted = 130;
-    public const string ThreadsVariable = "TRAINER_THREADS";
 
     private static readonly Option<string> Preset = new("--preset") { Description = "Recipe to start from: seed (fastai's: 10 epochs, lr 3e-3, wd 0.4, div 10, pct 0.5, bs 128, k=6, CIFAR-10) or quick (k=1, 1 epoch, 10k/2k images).", DefaultValueFactory = _ => Presets.Seed.Preset };
     private static readonly Option<int> Epochs = new("--epochs") { Description = "Epochs of the one-cycle schedule (fit_one_cycle's cyc_len)." };
@@ -42,7 +39,7 @@ internal static class TrainCommand
     private static readonly Option<int> Seed = new("--seed") { Description = "Seed for weights, shuffling and augmentation: a run is repeatable." };
     private static readonly Option<string> Output = new("--output") { Description = "Folder for checkpoint.ckpt and summary.json." };
     private static readonly Option<bool> Resume = new("--resume") { Description = "Continue from the checkpoint in --output if there is one (same recipe required)." };
-    private static readonly Option<int> Threads = new("--threads") { Description = $"Torch CPU threads (default: env {ThreadsVariable}, else all cores)." };
+    private static readonly Option<int> Threads = new("--threads") { Description = "Torch CPU threads (default: env TRAINER_THREADS, else OMP_NUM_THREADS, else the cores / LOCAL_WORLD_SIZE)." };
     private static readonly Option<int> LogEvery = new("--log-every") { Description = "Without a terminal, print a progress line every N batches." };
     private static readonly Option<string> Device = new("--device") { Description = "auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu or cuda." };
     private static readonly Option<int> MaxRestarts = new("--max-restarts") { Description = $"Restart the whole group from the last checkpoint up to N times after a failure (torchrun's --max-restarts); 0 = the first failure ends the run (every rank stops within seconds). Default {TrainOptions.DefaultMaxRestarts}.", DefaultValueFactory = _ => TrainOptions.DefaultMaxRestarts };
@@ -60,7 +57,7 @@ internal static class TrainCommand
             if (options is null || errors.Count > 0)
             {
                 foreach (var error in errors) Console.Error.WriteLine($"error: {error}");
-                return BadConfiguration;
+                return ExitCodes.BadConfiguration;
             }
             // The elastic agent runs the training in a worker process, stops every rank when one fails and restarts the
             // group up to --max-restarts times (docs/reliability.md).
@@ -72,18 +69,12 @@ internal static class TrainCommand
         return command;
     }
 
-    /// <summary>The preset, then TRAINER_THREADS, then the options given; with the errors of the result.</summary>
+    /// <summary>The preset, then the options given; with the errors of the result.</summary>
     internal static (TrainOptions? Options, IReadOnlyList<string> Errors) Bind(ParseResult parse)
     {
         var presetName = parse.GetValue(Preset)!;
         if (!Presets.All.TryGetValue(presetName, out var preset))
             return (null, [$"--preset {presetName}: unknown; use one of {string.Join(", ", Presets.All.Keys)}."]);
-        var threads = preset.Threads;
-        if (Environment.GetEnvironmentVariable(ThreadsVariable) is { Length: > 0 } fromEnv)
-        {
-            if (!int.TryParse(fromEnv, out threads) || threads < 1 || threads > TrainOptions.MaxThreads)
-                return (null, [$"{ThreadsVariable}={fromEnv}: must be a whole number from 1 to {TrainOptions.MaxThreads} (torch threads per rank); fix or unset it."]);
-        }
         if (Environment.GetEnvironmentVariable(Cifar10Download.BaseUrlVariable) is { Length: > 0 } dataUrl
             && !(Uri.TryCreate(dataUrl, UriKind.Absolute, out var url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps)))
             return (null, [$"{Cifar10Download.BaseUrlVariable}={dataUrl}: must be an http(s) URL of the folder that holds cifar-10-binary.tar.gz; fix or unset it."]);
@@ -104,7 +95,7 @@ internal static class TrainCommand
             Seed = Given(parse, Seed, preset.Seed),
             Output = Given(parse, Output, preset.Output),
             Resume = parse.GetValue(Resume),
-            Threads = Given(parse, Threads, threads),
+            Threads = GivenOrNull(parse, Threads, preset.Threads),
             LogEvery = Given(parse, LogEvery, preset.LogEvery),
             Device = Given(parse, Device, preset.Device),
             MaxRestarts = parse.GetValue(MaxRestarts),
@@ -137,7 +128,7 @@ internal static class TrainCommand
         catch (ContractException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         if (ElasticAgent.IsWorker)
         {
@@ -149,6 +140,9 @@ internal static class TrainCommand
         using var host = TrainerHost.Create();
         await host.StartAsync(cancellationToken);
         var logger = host.Logger("Trainer.Train");
+        var (threads, threadsReason) = options.Threads is { } given ? (given, $"--threads {given}") : contract.ThreadsPerRank(Environment.ProcessorCount);
+        options = options with { Threads = threads };
+        output.WriteLine($"threads: {threads} torch threads ({threadsReason})");
         TrainerTelemetry.SetIdentity(contract);
         using var runSpan = TrainerTelemetry.StartRun(contract, "train");
         using var logScope = logger.BeginScope(TrainerTelemetry.Identity);
@@ -164,7 +158,7 @@ internal static class TrainCommand
         catch (ContractException e)
         {
             Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}");
-            return exitCode = BadConfiguration;
+            return exitCode = ExitCodes.BadConfiguration;
         }
         catch (Exception e) when (e is DistributedException or TimeoutException or StoreException or SocketException or StoreConnectionLostException)
         {
@@ -187,7 +181,7 @@ internal static class TrainCommand
         }
         finally
         {
-            runSpan?.SetTag("process.exit.code", exitCode).SetStatus(exitCode is 0 or Interrupted ? ActivityStatusCode.Ok : ActivityStatusCode.Error);
+            runSpan?.SetTag("process.exit.code", exitCode).SetStatus(exitCode is ExitCodes.Success or ExitCodes.Interrupted ? ActivityStatusCode.Ok : ActivityStatusCode.Error);
             if (world is not null)
             {
                 if (exitCode == 0) await world.DisposeAsync();
@@ -203,7 +197,7 @@ internal static class TrainCommand
         var interactive = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
         var watch = Stopwatch.StartNew();
         NativeAllocator.Tune();
-        torch.set_num_threads(options.Threads);
+        torch.set_num_threads(options.Threads!.Value);
 
         DataBunch data;
         try
@@ -213,7 +207,7 @@ internal static class TrainCommand
         catch (Exception e) when (SharedData.IsDataError(e))
         {
             Console.Error.WriteLine($"error: {e.Message}");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         if (data.Fallback is { } reason)
         {
@@ -224,7 +218,7 @@ internal static class TrainCommand
         if (data.Train.Count < options.Bs)
         {
             Console.Error.WriteLine($"error: --bs {options.Bs} is larger than the {data.Train.Count} training images: no full batch; lower --bs or use more data.");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         output.WriteLine($"data: {data.Train.Count} training images from {data.Train.Source}; {data.Valid.Count} validation images from {data.Valid.Source}; {data.Train.Classes.Count} classes");
 
@@ -240,7 +234,7 @@ internal static class TrainCommand
         if ((long)options.Epochs * train.BatchCount > int.MaxValue)
         {
             Console.Error.WriteLine($"error: --epochs {options.Epochs} × {train.BatchCount} batches per epoch is more optimizer steps than the schedule counts ({int.MaxValue}); lower --epochs.");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         using var learner = new Learner(model, train, valid);
         if (world is not null)
@@ -260,7 +254,7 @@ internal static class TrainCommand
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"error: --output {options.Output}: cannot create the folder ({e.Message}); choose a writable folder.");
-            return BadConfiguration;
+            return ExitCodes.BadConfiguration;
         }
         var checkpoints = new CheckpointFiles(options.Output);
         if (ResumeFromCheckpoint.Apply(options, checkpoints, learner, world?.Group, output, logger) is { } stop)
@@ -290,7 +284,7 @@ internal static class TrainCommand
             var worldSize = learner.Parallel.WorldSize;
             var summary = new TrainingSummary(last.Accuracy, last.ValidLoss, last.TrainLoss, learner.Epoch, fit.ImagesPerSecond * worldSize, fit.ImagesPerSecond,
                 watch.Elapsed.TotalSeconds, fit.DataWait.TotalSeconds, worldSize, data.Name, options.Preset, options.Width, options.Bs,
-                options.Lr, options.Wd, options.DivFactor, options.PctStart, options.Seed, options.Threads, data.Train.Count, data.Valid.Count, fit.Stopped,
+                options.Lr, options.Wd, options.DivFactor, options.PctStart, options.Seed, options.Threads!.Value, data.Train.Count, data.Valid.Count, fit.Stopped,
                 [.. learner.History]);
             var summaryPath = Path.Combine(options.Output, TrainingSummary.FileName);
             try
@@ -308,7 +302,7 @@ internal static class TrainCommand
         {
             output.WriteLine($"rank {learner.Parallel.Rank} {(fit.Stopped ? "stopped" : "done")}: accuracy {last.Accuracy:F4}, valid_loss {last.ValidLoss:F4}, {fit.ImagesPerSecond:F0} images/s on this rank");
         }
-        return fit.Stopped ? Interrupted : 0;
+        return fit.Stopped ? ExitCodes.Interrupted : ExitCodes.Success;
     }
 
     /// <summary>Nothing left to train (resumed a finished run): report the model as it stands.</summary>

@@ -23,13 +23,18 @@ public sealed record DistributedContract(
     public const string DefaultMasterAddr = "127.0.0.1";
     public const int DefaultMasterPort = 29500;
     public const string DefaultRunId = "none";
+    public const int MaxThreads = 1024;
 
     /// <summary>Every variable the contract reads.</summary>
     public static readonly IReadOnlyList<string> Variables =
     [
         "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
         "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "TRAINER_RUN_SECRET", "TRAINER_THREADS",
+        "OMP_NUM_THREADS",
     ];
+
+    /// <summary>OMP_NUM_THREADS, which torchrun sets to 1 when it starts several ranks per node; TRAINER_THREADS wins over it.</summary>
+    public int? OmpThreads { get; init; }
 
     public bool IsMaster => Rank == 0;
 
@@ -81,16 +86,34 @@ public sealed record DistributedContract(
             secret = rawSecret;
         }
 
-        int? threads = Read("TRAINER_THREADS") is { } threadsText ? ParseCount("TRAINER_THREADS", threadsText, 1) : null;
-
         return new DistributedContract(rank, localRank, worldSize, localWorldSize, groupRank, masterAddr, masterPort,
-            runId, restartCount, secret, threads);
+            runId, restartCount, secret, ParseThreads("TRAINER_THREADS", Read("TRAINER_THREADS")))
+        {
+            OmpThreads = ParseThreads("OMP_NUM_THREADS", Read("OMP_NUM_THREADS")),
+        };
     }
+
+    /// <summary>
+    /// Torch CPU threads for this rank when no --threads is given: TRAINER_THREADS, else OMP_NUM_THREADS, else the node's
+    /// cores shared among its LOCAL_WORLD_SIZE ranks (at least 1): ranks that each took every core would oversubscribe it.
+    /// </summary>
+    public (int Threads, string Reason) ThreadsPerRank(int cores)
+    {
+        if (Threads is { } threads) return (threads, $"TRAINER_THREADS={threads}");
+        if (OmpThreads is { } omp) return (omp, $"OMP_NUM_THREADS={omp}");
+        var shared = Math.Max(1, cores / LocalWorldSize);
+        return (shared, $"{cores} cores / LOCAL_WORLD_SIZE {LocalWorldSize} → {shared} thread{(shared == 1 ? "" : "s")} per rank");
+    }
+
+    private static int? ParseThreads(string name, string? text) =>
+        text is null ? null
+        : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var threads) && threads is >= 1 and <= MaxThreads ? threads
+        : throw new ContractException($"{name}={text}: must be a whole number from 1 to {MaxThreads} (torch threads per rank); fix or unset it.");
 
     /// <summary>Never prints the secret.</summary>
     public override string ToString() =>
         $"rank {Rank}/{WorldSize} (local {LocalRank}/{LocalWorldSize}, group {GroupRank}) master {MasterAddr}:{MasterPort} " +
-        $"run {RunId} restart {RestartCount}{(RunSecret is null ? "" : " (secret set)")}{(Threads is { } t ? $" threads {t}" : "")}";
+        $"run {RunId} restart {RestartCount}{(RunSecret is null ? "" : " (secret set)")}{(Threads is { } t ? $" threads {t}" : "")}{(OmpThreads is { } o ? $" omp threads {o}" : "")}";
 
     private static int ParseCount(string name, string? text, int fallback)
     {
@@ -124,7 +147,6 @@ public sealed record DistributedContract(
         "MASTER_PORT" => "set MASTER_PORT to a free TCP port on rank 0's host, 1..65535 (e.g. 29500)",
         "TORCHELASTIC_RESTART_COUNT" => "set TORCHELASTIC_RESTART_COUNT to the restart round (0 or more) or unset it",
         "TRAINER_RUN_SECRET" => "set TRAINER_RUN_SECRET to one random string shared by every rank (e.g. `openssl rand -hex 16`) or unset it for an open store",
-        "TRAINER_THREADS" => "set TRAINER_THREADS to the number of torch threads per rank (at least 1) or unset it",
         _ => $"fix {name}",
     };
 }

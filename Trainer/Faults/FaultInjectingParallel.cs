@@ -15,6 +15,10 @@ internal sealed class FaultInjectingParallel(IDataParallel inner, Func<int> step
 
     public int WorldSize => inner.WorldSize;
 
+    public TimeSpan AllReduceTime => inner.AllReduceTime;
+
+    public long GradientBytes => inner.GradientBytes;
+
     public void OnFitStart(nn.Module model) => inner.OnFitStart(model);
 
     public void BeforeForward(nn.Module model)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Dashboard.Runs;
-using Trainer.Distributed;
 using Trainer.Training;
 
 namespace Trainer.Telemetry;
@@ -45,5 +44,5 @@ internal sealed class DashboardCallback(Learner learner, DashboardReporter repor
             fit.ImagesPerSecond, fit.Duration.TotalSeconds, null, DateTimeOffset.UtcNow));
     }
 
-    private TimeSpan AllReduceTime => learner.Parallel is DistributedDataParallel ddp ? ddp.AllReduceTime : TimeSpan.Zero;
+    private TimeSpan AllReduceTime => learner.Parallel.AllReduceTime;
 }

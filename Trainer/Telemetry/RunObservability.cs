@@ -63,7 +63,7 @@ internal sealed class RunObservability : IAsyncDisposable
         var gpu = GpuMemory.Describe();
         var device = learner.Model.parameters().FirstOrDefault()?.device.ToString() ?? "cpu";
         if (gpu is { } g && device.StartsWith("cuda", StringComparison.Ordinal)) device += $" ({g.Name})";
-        return new HardwareInfo(Environment.MachineName, RuntimeInformation.OSDescription, Environment.ProcessorCount, options.Threads,
+        return new HardwareInfo(Environment.MachineName, RuntimeInformation.OSDescription, Environment.ProcessorCount, options.Threads.GetValueOrDefault(),
             GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, device, gpu?.TotalBytes, Environment.ProcessId, backend,
             $"{RuntimeInformation.FrameworkDescription}, TorchSharp {typeof(torch).Assembly.GetName().Version}");
     }
@@ -79,7 +79,7 @@ internal sealed class RunObservability : IAsyncDisposable
         ["pct_start"] = options.PctStart.ToString("G4"),
         ["width"] = options.Width.ToString(),
         ["seed"] = options.Seed.ToString(),
-        ["threads"] = options.Threads.ToString(),
+        ["threads"] = $"{options.Threads}",
         ["dataset"] = data.Name,
         ["train_images"] = data.Train.Count.ToString(),
         ["valid_images"] = data.Valid.Count.ToString(),

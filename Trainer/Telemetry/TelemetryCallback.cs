@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
-using Trainer.Distributed;
 using Trainer.Training;
 
 namespace Trainer.Telemetry;
@@ -42,11 +41,11 @@ internal sealed partial class TelemetryCallback(Learner learner, string runId, I
         TrainerTelemetry.DataWait.Record(b.DataWait.TotalSeconds, tags);
         TrainerTelemetry.Steps.Add(1, tags);
         TrainerTelemetry.Images.Add(learner.Train.BatchSize, tags); // training batches are full (drop_last)
-        if (learner.Parallel is DistributedDataParallel ddp)
+        if (learner.Parallel.GradientBytes > 0)
         {
-            var allReduce = ddp.AllReduceTime;
+            var allReduce = AllReduceTime;
             TrainerTelemetry.AllReduceDuration.Record((allReduce - _allReduceBefore).TotalSeconds, tags);
-            TrainerTelemetry.AllReduceSize.Add(ddp.GradientBytes, tags);
+            TrainerTelemetry.AllReduceSize.Add(learner.Parallel.GradientBytes, tags);
             _allReduceBefore = allReduce;
         }
     }
@@ -74,7 +73,7 @@ internal sealed partial class TelemetryCallback(Learner learner, string runId, I
             fit.Epochs.Count > 0 ? fit.Epochs[^1].Accuracy : double.NaN);
     }
 
-    private TimeSpan AllReduceTime => learner.Parallel is DistributedDataParallel ddp ? ddp.AllReduceTime : TimeSpan.Zero;
+    private TimeSpan AllReduceTime => learner.Parallel.AllReduceTime;
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information,
         Message = "Fit start on rank {Rank}/{WorldSize}: {Epochs} epochs from epoch {StartEpoch}, {BatchesPerEpoch} batches of {BatchSize}, {TrainSamples} training images per rank")]

@@ -27,6 +27,12 @@ internal interface IDataParallel
     /// <summary>After each epoch's training and validation: e.g. check that every replica holds the same parameters.</summary>
     void OnEpochEnd(nn.Module model, int epoch) { }
 
+    /// <summary>Time spent in the gradient all-reduce so far (telemetry); zero without one.</summary>
+    TimeSpan AllReduceTime => TimeSpan.Zero;
+
+    /// <summary>Gradient bytes each step all-reduces (telemetry); zero without an all-reduce.</summary>
+    long GradientBytes => 0;
+
     /// <summary>Replaces each value by its sum over all ranks (all-reduce SUM); metrics divide afterwards.</summary>
     void AllReduceSum(Span<double> values) { }
 }

@@ -20,7 +20,6 @@ internal static class Presets
         Width = 6,
         Seed = 0,
         Output = "runs",
-        Threads = Environment.ProcessorCount, // TRAINER_THREADS, then --threads, override it
         LogEvery = 50,
     };
 

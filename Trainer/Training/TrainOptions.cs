@@ -31,7 +31,8 @@ internal sealed record TrainOptions
     public required int Seed { get; init; }
     public required string Output { get; init; }
     public bool Resume { get; init; }
-    public required int Threads { get; init; }
+    /// <summary>Torch CPU threads; null: from the environment (<see cref="Distributed.DistributedContract.ThreadsPerRank"/>).</summary>
+    public int? Threads { get; init; }
     public required int LogEvery { get; init; }
     /// <summary>auto, cpu or cuda (<see cref="TrainingDevice"/>); not part of the recipe: a checkpoint resumes on any device.</summary>
     public string Device { get; init; } = TrainingDevice.Auto;
@@ -49,7 +50,7 @@ internal sealed record TrainOptions
 
     public const int DefaultMaxRestarts = 3;
     public const int MaxWidth = 64;
-    public const int MaxThreads = 1024;
+    public const int MaxThreads = Distributed.DistributedContract.MaxThreads;
     public const int MaxMaxRestarts = 1000;
 
     /// <summary>One line per bad value, naming the option and the fix; empty when all is well.</summary>
@@ -70,7 +71,7 @@ internal sealed record TrainOptions
         Check(Width is >= 1 and <= MaxWidth, $"--width {Width}: must be from 1 to {MaxWidth} (fastai's wrn_22 uses 6; at {MaxWidth} the model has over a billion parameters).");
         Check(LimitTrain is null or >= 1, $"--limit-train {LimitTrain}: must be 1 or more (or leave it out for all images).");
         Check(LimitValid is null or >= 1, $"--limit-valid {LimitValid}: must be 1 or more (or leave it out for all images).");
-        Check(Threads is >= 1 and <= MaxThreads, $"--threads {Threads}: must be from 1 to {MaxThreads} (this machine has {Environment.ProcessorCount} cores).");
+        Check(Threads is null or (>= 1 and <= MaxThreads), $"--threads {Threads}: must be from 1 to {MaxThreads} (this machine has {Environment.ProcessorCount} cores).");
         Check(MaxRestarts is >= 0 and <= MaxMaxRestarts, $"--max-restarts {MaxRestarts}: must be from 0 (fail at once) to {MaxMaxRestarts}; the default is {DefaultMaxRestarts}.");
         Check(HangTimeout is >= 0 and <= 86400, $"--hang-timeout {HangTimeout}: must be a number of seconds from 0 (off) to 86400; the default is {DefaultHangTimeout}.");
         Check(CheckpointEvery >= 0, $"--checkpoint-every {CheckpointEvery}: must be 0 (at epoch ends only) or a number of optimizer steps, e.g. 500.");

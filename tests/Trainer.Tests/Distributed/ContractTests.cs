@@ -59,8 +59,10 @@ public class ContractTests
     [InlineData("RANK=0;WORLD_SIZE=3;MASTER_ADDR=127.0.0.1;MASTER_PORT=http", "MASTER_PORT='http' is not a whole number", "1..65535")]
     [InlineData("RANK=0;WORLD_SIZE=3;MASTER_ADDR=bad host!;MASTER_PORT=29500", "MASTER_ADDR='bad host!' is not a host name or IP address", "set MASTER_ADDR to")]
     [InlineData("TORCHELASTIC_RESTART_COUNT=-2", "TORCHELASTIC_RESTART_COUNT=-2 is negative", "restart round")]
-    [InlineData("TRAINER_THREADS=0", "TRAINER_THREADS=0 must be at least 1", "torch threads per rank")]
-    [InlineData("TRAINER_THREADS=many", "TRAINER_THREADS='many' is not a whole number", "torch threads per rank")]
+    [InlineData("TRAINER_THREADS=0", "TRAINER_THREADS=0: must be a whole number from 1 to 1024", "torch threads per rank")]
+    [InlineData("TRAINER_THREADS=many", "TRAINER_THREADS=many: must be a whole number from 1 to 1024", "fix or unset it")]
+    [InlineData("TRAINER_THREADS=5000", "TRAINER_THREADS=5000: must be a whole number from 1 to 1024", "fix or unset it")]
+    [InlineData("OMP_NUM_THREADS=0", "OMP_NUM_THREADS=0: must be a whole number from 1 to 1024", "fix or unset it")]
     [InlineData("TRAINER_RUN_SECRET=", "TRAINER_RUN_SECRET is set but empty", "openssl rand")]
     [InlineData("LOCAL_RANK=1", "LOCAL_RANK=1 is out of range for LOCAL_WORLD_SIZE=1", "set LOCAL_RANK to 0..0")]
     public void BadEnvironmentsNameTheVariableAndTheFix(string spec, string problem, string fix)
@@ -82,6 +84,15 @@ public class ContractTests
         Assert.DoesNotContain("s3cr3t-value", contract.ToString());
         Assert.Contains("rank 1/3", contract.ToString());
     }
+
+    [Theory]
+    [InlineData("RANK=0;LOCAL_WORLD_SIZE=2;" + World3, 2, 1, "2 cores / LOCAL_WORLD_SIZE 2 → 1 thread per rank")]
+    [InlineData("RANK=0;LOCAL_WORLD_SIZE=3;" + World3, 2, 1, "2 cores / LOCAL_WORLD_SIZE 3 → 1 thread per rank")]
+    [InlineData("RANK=0;LOCAL_WORLD_SIZE=2;" + World3, 16, 8, "16 cores / LOCAL_WORLD_SIZE 2 → 8 threads per rank")]
+    [InlineData("RANK=0;LOCAL_WORLD_SIZE=2;OMP_NUM_THREADS=3;" + World3, 16, 3, "OMP_NUM_THREADS=3")]
+    [InlineData("RANK=0;LOCAL_WORLD_SIZE=2;OMP_NUM_THREADS=3;TRAINER_THREADS=5;" + World3, 16, 5, "TRAINER_THREADS=5")]
+    public void ThreadsPerRankShareTheNodesCoresUnlessTheEnvironmentSetsThem(string spec, int cores, int threads, string reason) =>
+        Assert.Equal((threads, reason), DistributedContract.FromEnvironment(Env(spec)).ThreadsPerRank(cores));
 
     [Theory]
     [InlineData("", 300.0)]

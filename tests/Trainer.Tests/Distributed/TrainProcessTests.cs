@@ -7,11 +7,12 @@ public class TrainProcessTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
 
+    /// <summary>No thread setting (TRAINER_THREADS, OMP_NUM_THREADS): each rank takes its share of the cores.</summary>
     private static Dictionary<string, string?> Contract(int rank, int port, string cache) => new()
     {
         ["RANK"] = $"{rank}", ["LOCAL_RANK"] = $"{rank}", ["WORLD_SIZE"] = "2", ["LOCAL_WORLD_SIZE"] = "2",
         ["MASTER_ADDR"] = "127.0.0.1", ["MASTER_PORT"] = $"{port}", ["TORCHELASTIC_RUN_ID"] = "train-test",
-        ["TRAINER_THREADS"] = "1", ["TRAINER_JOIN_TIMEOUT"] = "60",
+        ["TRAINER_THREADS"] = null, ["OMP_NUM_THREADS"] = null, ["TRAINER_JOIN_TIMEOUT"] = "60",
         // No CIFAR-10 in the cache and a download address that refuses at once: "auto" must fall back, loudly.
         ["XDG_CACHE_HOME"] = cache, ["TRAINER_DATA_URL"] = "http://127.0.0.1:9/",
     };
@@ -27,10 +28,13 @@ public class TrainProcessTests
         try
         {
             var results = await Task.WhenAll(ranks.Select(rank => rank.WaitAsync(Patience)));
+            var share = Math.Max(1, Environment.ProcessorCount / 2);
             foreach (var result in results)
             {
                 Assert.True(result.ExitCode == 0, result.ToString());
                 Assert.Contains("!!! WARNING: CIFAR-10 could not be had", result.StandardOutput);
+                Assert.Contains($"threads: {share} torch threads ({Environment.ProcessorCount} cores / LOCAL_WORLD_SIZE 2 → {share} thread", result.StandardOutput);
+                Assert.Contains($"; {share} torch threads", result.StandardOutput);
             }
             Assert.Contains("distributed: rank 0 of 2 (cpu), 512 training and 128 validation samples per rank", results[0].StandardOutput);
             Assert.Contains("rank 1 done: accuracy", results[1].StandardOutput);

@@ -81,6 +81,36 @@ public sealed class TelemetryCallbackTests
         Assert.Equal(3 * 4, stopped.Count(a => a.OperationName.StartsWith(TrainerTelemetry.Spans.Step, StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task The_all_reduce_metrics_count_through_the_fault_injecting_wrapper()
+    {
+        var measurements = new ConcurrentQueue<(string Name, double Value)>();
+        using var meters = new MeterListener();
+        meters.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter == TrainerTelemetry.Meter && instrument.Name.StartsWith("trainer.allreduce.", StringComparison.Ordinal))
+                listener.EnableMeasurementEvents(instrument);
+        };
+        void Mine(string name, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            if (Equals(Tags(tags).GetValueOrDefault(TrainerTelemetry.Tags.RunId), "telemetry-faults")) measurements.Enqueue((name, value));
+        }
+        meters.SetMeasurementEventCallback<double>((i, v, tags, _) => Mine(i.Name, v, tags));
+        meters.SetMeasurementEventCallback<long>((i, v, tags, _) => Mine(i.Name, v, tags));
+        meters.Start();
+
+        using var ranks = await Distributed.Ranks.CreateAsync(1);
+        using var learner = TinyLearner.Create(trainImages: 16, validImages: 8, batchSize: 8);
+        var ddp = new Trainer.Distributed.DistributedDataParallel(ranks[0], learner.Model);
+        learner.Parallel = new Trainer.Faults.FaultInjectingParallel(ddp, () => learner.Step); // as TrainCommand does under TRAINER_FAULT
+        learner.Callbacks.Add(new TelemetryCallback(learner, "telemetry-faults", NullLogger.Instance));
+        learner.FitOneCycle(epochs: 1, maxLr: 1e-3);
+
+        Assert.Equal([ddp.GradientBytes, ddp.GradientBytes], measurements.Where(m => m.Name == "trainer.allreduce.size").Select(m => (long)m.Value));
+        Assert.Equal(ddp.AllReduceTime.TotalSeconds, measurements.Where(m => m.Name == "trainer.allreduce.duration").Sum(m => m.Value), 6);
+        Assert.True(ddp.AllReduceTime > TimeSpan.Zero);
+    }
+
     private static Dictionary<string, object?> Tags(ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
         var result = new Dictionary<string, object?>();
