@@ -2,8 +2,17 @@ using AppHost;
 
 var builder = DistributedApplication.CreateBuilder(args);
 
-var launch = TrainerLaunch.FromConfiguration(builder.Configuration, repositoryRoot: Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")),
-    publishing: builder.ExecutionContext.IsPublishMode);
+TrainerLaunch launch;
+try
+{
+    launch = TrainerLaunch.FromConfiguration(builder.Configuration, repositoryRoot: Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..")),
+        publishing: builder.ExecutionContext.IsPublishMode);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}
 Console.WriteLine($"Launching {launch.Describe()}");
 if (launch.Layout.LoopbackWarning() is { } warning) Console.WriteLine($"warning: {warning}");
 var runSecret = builder.AddParameter("run-secret",
@@ -40,3 +49,4 @@ else
 }
 
 builder.Build().Run();
+return 0;

@@ -19,15 +19,28 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
     /// <summary>Restarts of the whole group after a failure (the trainer's --max-restarts); 0 = the first failure ends the run.</summary>
     public int MaxRestarts { get; init; } = DefaultMaxRestarts;
 
+    /// <summary>The trainer's --device (cpu, cuda or auto); null leaves the trainer's default, auto.</summary>
+    public string? Device { get; init; }
+
     /// <param name="publishing">Writing a deployment manifest: paths and thread counts of this machine mean nothing there.</param>
-    public static TrainerLaunch FromConfiguration(IConfiguration configuration, string repositoryRoot, bool publishing = false)
+    /// <param name="gpus">The GPUs to assume; null counts this machine's.</param>
+    /// <param name="torchBackend">The Trainer's libtorch flavour to assume; null takes the one it was built with.</param>
+    /// <exception cref="ArgumentException">A value is bad, or the Trainer's build cannot use this machine's GPUs (<see cref="TrainerBackend.Refusal"/>).</exception>
+    public static TrainerLaunch FromConfiguration(IConfiguration configuration, string repositoryRoot, bool publishing = false,
+        int? gpus = null, string? torchBackend = null)
     {
-        var gpus = CountGpus();
-        var trainers = ReadPositive(configuration, "Trainers", gpus > 0 ? gpus : 2, max: 1024);
+        gpus ??= CountGpus();
+        var trainers = ReadPositive(configuration, "Trainers", gpus > 0 ? gpus.Value : 2, max: 1024);
         var command = configuration["Command"] ?? "train";
         if (command is not ("check" or "train"))
             throw new ArgumentException($"Command must be 'train' or 'check', not '{command}'. Example: --Command check");
         var preset = configuration["Preset"] ?? (gpus > 0 ? GpuPreset : CpuPreset);
+        var device = configuration["Device"] is { Length: > 0 } given ? given : null;
+        if (device is not (null or "cpu" or "cuda" or "auto"))
+            throw new ArgumentException($"Device must be cpu, cuda or auto, not '{device}'. Example: --Device cpu");
+        // A manifest is for other machines: this machine's GPUs and build say nothing about theirs.
+        if (!publishing && TrainerBackend.Refusal(gpus.Value, torchBackend ?? TrainerBackend.Built, command, preset, device) is { } refusal)
+            throw new ArgumentException(refusal);
         // "auto": CIFAR-10 from the cache or downloaded, else the synthetic set with a loud warning. Dataset=cifar10 makes that an error.
         var dataset = configuration["Dataset"] ?? "auto";
         var runId = configuration["RunId"] is { Length: > 0 } id ? id : DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
@@ -39,12 +52,14 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
             : ReadPositive(configuration, "ThreadsPerRank", Math.Max(1, Environment.ProcessorCount / trainers), max: 4096);
         var layout = NodeLayout.FromConfiguration(configuration, trainers, publishing);
         var maxRestarts = ReadPositive(configuration, "MaxRestarts", DefaultMaxRestarts, max: 1000, min: 0);
-        return new TrainerLaunch(trainers, gpus, command, preset, dataset, output, extraArgs, runId, threads, layout) { MaxRestarts = maxRestarts };
+        return new TrainerLaunch(trainers, gpus.Value, command, preset, dataset, output, extraArgs, runId, threads, layout)
+            { MaxRestarts = maxRestarts, Device = device };
     }
 
     /// <summary>The trainer's command line: `train --preset … --dataset … --output …` or `check`, then any TrainerArgs.</summary>
     public IReadOnlyList<string> TrainerArgs => Command == "train"
-        ? ["train", "--preset", Preset, "--dataset", Dataset, "--output", Output, .. ExtraArgs.Contains("--max-restarts") ? [] : (string[])["--max-restarts", $"{MaxRestarts}"], .. ExtraArgs]
+        ? ["train", "--preset", Preset, "--dataset", Dataset, "--output", Output, .. ExtraArgs.Contains("--max-restarts") ? [] : (string[])["--max-restarts", $"{MaxRestarts}"],
+            .. Device is null || ExtraArgs.Contains("--device") ? [] : (string[])["--device", Device], .. ExtraArgs]
         : [Command, .. ExtraArgs];
 
     public string Describe() =>
