@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Trainer.Runtime;
 
-/// <summary>The few POSIX calls .NET has no API for: sending SIGTERM, leaving at once, and fsync of a folder.</summary>
+/// <summary>The few POSIX calls .NET has no API for: signals, leaving at once, fsync of a folder, and why a library does not load.</summary>
 internal static partial class Posix
 {
     public const int SigKill = 9;
@@ -39,6 +39,27 @@ internal static partial class Posix
             Close(fd);
         }
     }
+
+    /// <summary>dlopen with RTLD_NOW: null when <paramref name="library"/> and everything it needs load, else the loader's reason.</summary>
+    public static string? LoadProblem(string library)
+    {
+        var handle = DlOpen(library, 2);
+        if (handle != IntPtr.Zero)
+        {
+            DlClose(handle);
+            return null;
+        }
+        return Marshal.PtrToStringUTF8(DlError()) ?? $"{library}: not found on the loader's path or a library it needs is missing";
+    }
+
+    [LibraryImport("libc", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr DlOpen(string file, int mode);
+
+    [LibraryImport("libc", EntryPoint = "dlerror")]
+    private static partial IntPtr DlError();
+
+    [LibraryImport("libc", EntryPoint = "dlclose")]
+    private static partial int DlClose(IntPtr handle);
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

@@ -5,17 +5,16 @@ namespace Dashboard.Tests;
 /// <summary>
 /// The whole path in a real browser: two trainer processes train and post to the real Dashboard while Debian's
 /// chromium, driven by Playwright, watches the run page; the curves must grow while they train, and the finished
-/// run must show up in the history. Needs /usr/bin/chromium (`apt-get install chromium`; .ci/run installs it).
+/// run must show up in the history. Finds chromium, or installs it where it can (see <see cref="ChromiumBrowser"/>).
 /// </summary>
 public sealed class LiveRunBrowserTests
 {
-    public const string Chromium = "/usr/bin/chromium";
     private static readonly TimeSpan Generous = TimeSpan.FromSeconds(150);
 
     [Fact]
     public async Task The_run_page_shows_every_ranks_curves_growing_during_a_real_two_rank_run_then_the_run_in_the_history()
     {
-        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does.");
+        var chromium = ChromiumBrowser.Path();
         await using var server = await DashboardServer.StartAsync();
         var output = Directory.CreateTempSubdirectory("dashboard-browser-");
         try
@@ -29,7 +28,7 @@ public sealed class LiveRunBrowserTests
             using var playwright = await Playwright.CreateAsync();
             await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
             {
-                ExecutablePath = Chromium,
+                ExecutablePath = chromium,
                 Headless = true,
                 Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
             });
