@@ -1,5 +1,12 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Trainer.Commands;
+
+// A bundle without libtorch (scripts/gpu-check.sh --pack) runs on the machine's PyTorch, found on LD_LIBRARY_PATH:
+// TorchSharp then needs its glue library loaded by path, as its own message for a Python install of PyTorch says.
+var glue = Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so");
+if (File.Exists(glue) && !File.Exists(Path.Combine(AppContext.BaseDirectory, "libtorch_cpu.so")))
+    NativeLibrary.TryLoad(glue, out _);
 
 var root = new RootCommand("Data-parallel trainer for .NET: Wide ResNet on CIFAR-10, one process per rank, launched by the torchrun environment contract.");
 root.Subcommands.Add(CheckCommand.Create());

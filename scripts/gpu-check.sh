@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # The GPU check: one run on a machine with NVIDIA GPUs says whether the CUDA build works and how fast it is.
-#   scripts/gpu-check.sh          on a GPU machine (needs a NuGet source that serves TorchSharp-cuda-linux)
-#   scripts/gpu-check.sh --cpu    the same steps with the CPU build and 2 ranks, to try the script without a GPU
+#   scripts/gpu-check.sh --pack [DIR]  here, with .NET: builds the travelling bundle DIR/gpu-check.tar.gz (at most
+#                                      64 MiB): a self-contained, trimmed Trainer without libtorch, and these scripts
+#   ./gpu-check.sh                     on the GPU machine, in the unpacked bundle: no .NET and no network needed. It
+#                                      takes libtorch, libnccl and libcudart from that machine's PyTorch (the torch and
+#                                      nvidia-* packages of its Python), reports what loaded (`Trainer devices`), then
+#                                      runs steps 3 and 4 below. A PyTorch of another libtorch version than TorchSharp's
+#                                      (2.10) may not load: the report says which library failed and why.
+#   scripts/gpu-check.sh               on a GPU machine with .NET and a NuGet source that serves TorchSharp-cuda-linux
+#   scripts/gpu-check.sh --cpu         the same steps with the CPU build and 2 ranks, to try the script without a GPU
 # Steps:
 # 1. the GPUs, libcudart.so.12 and libnccl.so.2, then scripts/gpu-collectives-check.sh (NCCL binding and process
 #    group tests, built with -p:TorchBackend=cuda) and GpuTrainingTests (a learner on cuda:0, checkpoint to CPU and back);
@@ -19,18 +26,72 @@
 # default the number of GPUs), GPU_CHECK_TRAIN_ARGS (replaces the training arguments after `train`).
 # Exits non-zero on the first failure; every run has a time limit.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+here=$(cd "$(dirname "$0")" && pwd)
+budget_mib=64
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
 mode=gpu
-if [[ "${1:-}" == "--cpu" ]]; then
+if [[ -x "$here/publish/Trainer" && $# -eq 0 ]]; then
+  mode=bundle # the unpacked bundle on the GPU machine
+elif [[ "${1:-}" == "--cpu" ]]; then
   mode=cpu
+elif [[ "${1:-}" == "--pack" ]]; then
+  mode=pack
 elif [[ $# -gt 0 ]]; then
-  echo "usage: scripts/gpu-check.sh [--cpu]" >&2
+  echo "usage: scripts/gpu-check.sh [--cpu | --pack [DIR]]" >&2
   exit 2
 fi
 out=${GPU_CHECK_OUT:-$(mktemp -d -t gpu-check.XXXXXX)}
 mkdir -p "$out"
-budget_mib=64
+
+if [[ $mode == pack ]]; then
+  cd "$here/.."
+  dest=${2:-$out}
+  bundle="$out/bundle"
+  rm -rf "$bundle" && mkdir -p "$bundle"
+  echo "== the travelling bundle: self-contained, trimmed Trainer without libtorch (the GPU machine's PyTorch has its own)"
+  # libLibTorchSharp (TorchSharp's glue to libtorch) is the same for the CPU and CUDA packages; only libtorch differs.
+  dotnet publish Trainer -r linux-x64 --self-contained -p:PublishTrimmed=true -p:TorchBackend=cpu -o "$bundle/publish" -nologo -v quiet
+  find "$bundle/publish" -maxdepth 1 -type f \( -name 'libtorch*.so*' -o -name 'libc10*.so*' -o -name 'libgomp*.so*' -o -name 'libshm*.so*' \
+    -o -name 'libbackend_with_compiler.so' -o -name 'libjitbackend_test.so' -o -name 'libtorchbind_test.so' \) -delete
+  cp scripts/gpu-check.sh scripts/cuda-libraries.sh "$bundle/"
+  mkdir -p "$dest"
+  tar -C "$bundle" -czf "$dest/gpu-check.tar.gz" .
+  size=$(stat -c %s "$dest/gpu-check.tar.gz")
+  echo "bundle: $dest/gpu-check.tar.gz, $(mib "$size") MiB ($(du -sm "$bundle" | cut -f1) MiB unpacked; budget $budget_mib MiB)"
+  echo "on the GPU machine: mkdir gpu-check && tar -C gpu-check -xzf gpu-check.tar.gz && gpu-check/gpu-check.sh"
+  (( size <= budget_mib * 1024 * 1024 )) || { echo "the bundle is over the $budget_mib MiB budget" >&2; exit 1; }
+  exit 0
+fi
+
+if [[ $mode == bundle ]]; then
+  publish="$here/publish"
+  echo "== 1. the GPU machine's own libtorch, CUDA runtime and NCCL (from its Python's torch and nvidia-* packages)"
+  torch_dir=""
+  for py in python3 python; do
+    command -v "$py" >/dev/null 2>&1 || continue
+    torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null) && break
+  done
+  if [[ -z "$torch_dir" ]]; then
+    torch_dir=$(ls -d /usr/local/lib/python3*/*-packages/torch /usr/lib/python3*/*-packages/torch /opt/conda/lib/python3*/site-packages/torch \
+      "$HOME"/.local/lib/python3*/site-packages/torch 2>/dev/null | head -n 1 || true)
+  fi
+  [[ -n "$torch_dir" && -d "$torch_dir/lib" ]] || { echo "no PyTorch found (import torch failed, and no .../site-packages/torch): install PyTorch with CUDA" >&2; exit 1; }
+  echo "PyTorch: $torch_dir ($(cat "$torch_dir/version.py" 2>/dev/null | sed -n "s/^__version__ = '\(.*\)'/\1/p"))"
+  libs="$torch_dir/lib"
+  for dir in "$(dirname "$torch_dir")"/nvidia/*/lib; do [[ -d "$dir" ]] && libs="$libs:$dir"; done
+  export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  "$publish/Trainer" devices | tee "$out/devices.log" || { echo "CUDA or NCCL cannot be used from this PyTorch: see the lines above" >&2; exit 1; }
+  nvidia-smi -L 2>/dev/null || true
+  ranks=${GPU_CHECK_RANKS:-$(nvidia-smi -L 2>/dev/null | wc -l)}
+  (( ranks > 0 )) || ranks=1
+  train_args=(--preset seed --dataset synthetic --epochs 1 --device cuda --log-every 100)
+  [[ -n "${GPU_CHECK_TRAIN_ARGS:-}" ]] && read -r -a train_args <<< "$GPU_CHECK_TRAIN_ARGS"
+  ours=$(du -sb "$publish" | cut -f1)
+  libtorch=0
+  mode=gpu
+else
+cd "$here/.."
 
 if [[ $mode == gpu ]]; then
   echo "== 1. GPUs, libraries and GPU tests"
@@ -71,7 +132,6 @@ report=$(cd "$publish" && find . -maxdepth 1 -type f -printf '%s %f\n' | awk -v 
     else group = "other"
     bytes[group] += size; files[group]++ }
   END { for (g in bytes) printf "%s %d %d\n", g, bytes[g], files[g] }')
-mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 bytes_of() { awk -v g="$1" '$1 == g { print $2 }' <<< "$report" | grep . || echo 0; }
 files_of() { awk -v g="$1" '$1 == g { print $3 }' <<< "$report" | grep . || echo 0; }
 ours=0
@@ -88,6 +148,8 @@ echo "libtorch native libraries (untouched by trimming):              $(mib "$li
 if (( ours > budget_mib * 1024 * 1024 )); then
   echo "the part the project ships is $(mib $ours) MiB, over the $budget_mib MiB budget" >&2
   exit 1
+fi
+
 fi
 
 threads=$(( $(nproc) / ranks > 0 ? $(nproc) / ranks : 1 )) # torch CPU threads per rank, as the app host gives them

@@ -32,6 +32,8 @@ internal static class DevicesCommand
         var usable = false;
         try
         {
+            if (Posix.LoadProblem("libtorch_cuda.so") is null)
+                torch.InitializeDeviceType(DeviceType.CUDA);
             usable = torch.cuda.is_available();
             cuda = usable ? $"available, {torch.cuda.device_count()} device(s)" : "not available";
         }

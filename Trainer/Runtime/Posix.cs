@@ -43,6 +43,7 @@ internal static partial class Posix
     /// <summary>dlopen with RTLD_NOW: null when <paramref name="library"/> and everything it needs load, else the loader's reason.</summary>
     public static string? LoadProblem(string library)
     {
+        DlError(); // binds dlerror now: binding it lazily after the failure would clear the message
         var handle = DlOpen(library, 2);
         if (handle != IntPtr.Zero)
         {
