@@ -5,7 +5,7 @@ Run with Debian's python3-torch (PyTorch 1.13, CPU). torch.distributed.run is br
 start with torch.multiprocessing.spawn. Every mode prints JSON lines on stdout (allreduce: one per size).
 
   python3 bench/pytorch_peer.py train --width 1 --batch 128 --steps 8 --threads 2
-  python3 bench/pytorch_peer.py ddp --world 2 --width 1 --batch 128 --steps 8 --threads 1
+  python3 bench/pytorch_peer.py ddp --world 2 --width 1 --batch 128 --steps 8 --threads 1 [--channels-last]
   python3 bench/pytorch_peer.py allreduce --world 2 --sizes 1024,1048576
   python3 bench/pytorch_peer.py data --batch 128 --batches 100
 """
@@ -82,9 +82,13 @@ def malloc():
     return "tcmalloc" if "libtcmalloc" in text else "mimalloc" if "libmimalloc" in text else "glibc"
 
 
-def train_steps(model, batch, steps, warmup):
+def train_steps(model, batch, steps, warmup, channels_last=False):
+    """channels_last: model and batch in torch.channels_last, as PyTorch's performance tuning guide advises for CNNs."""
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.99), weight_decay=0.4)
     x = torch.randn(batch, 3, 32, 32)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,))
     times = []
     faults = kernel = cpu = 0
@@ -114,7 +118,7 @@ def report(mode, args, world, times, peaks, counters):
 def single(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    times, counters = train_steps(wrn_22(args.width), args.batch, args.steps, args.warmup)
+    times, counters = train_steps(wrn_22(args.width), args.batch, args.steps, args.warmup, args.channels_last)
     report("train", args, 1, times, [peak_resident_bytes()], counters)
 
 
@@ -122,8 +126,11 @@ def ddp_rank(rank, args, port, out):
     torch.set_num_threads(args.threads)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=args.world)
     torch.manual_seed(0)
-    model = nn.parallel.DistributedDataParallel(wrn_22(args.width))
-    times, counters = train_steps(model, args.batch, args.steps, args.warmup)
+    model = wrn_22(args.width)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # before DDP wraps it, as the tuning guide does
+    model = nn.parallel.DistributedDataParallel(model)
+    times, counters = train_steps(model, args.batch, args.steps, args.warmup, args.channels_last)
     out.put((rank, times, peak_resident_bytes(), counters))
     dist.barrier()
     dist.destroy_process_group()
@@ -224,6 +231,7 @@ if __name__ == "__main__":
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=None, help="untimed steps (2) or batches (10)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--channels-last", action="store_true", help="train and ddp: model and batch in torch.channels_last")
     p.add_argument("--world", type=int, default=2)
     p.add_argument("--sizes", default="1024,16384,262144,1048576,4194304,16777216,67108864")
     p.add_argument("--budget-bytes", type=int, default=512 << 20)

@@ -7,6 +7,9 @@ namespace Trainer.Models;
 /// <summary>
 /// fastai v1's WideResNet (vision/models/wrn.py). <see cref="Wrn22"/> is wrn_22():
 /// WideResNet(num_groups=3, N=3, num_classes=10, k=6, drop_p=0): 9,658,458 trainable parameters.
+/// On the CPU it runs channels-last (NHWC strides, what PyTorch's tuning guide advises for convolutions): libtorch's
+/// oneDNN convolutions then skip their layout reorders, measured 1.25× the images/s at k = 1 and 1.07× at k = 6 on
+/// 2 cores. The tensors keep their NCHW shape, so nothing outside the model sees the difference.
 /// </summary>
 internal sealed class WideResNet : nn.Module<Tensor, Tensor>
 {
@@ -32,9 +35,22 @@ internal sealed class WideResNet : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>wrn_22 with width <paramref name="k"/> (fastai's is k = 6).</summary>
-    public static WideResNet Wrn22(int k = 6, int numClasses = 10) => new(numGroups: 3, n: 3, numClasses, k);
+    public static WideResNet Wrn22(int k = 6, int numClasses = 10, bool channelsLastOnCpu = true) =>
+        new(numGroups: 3, n: 3, numClasses, k) { ChannelsLastOnCpu = channelsLastOnCpu };
 
-    public override Tensor forward(Tensor input) => features.forward(input);
+    /// <summary>False runs the CPU in NCHW as well (the tests' reference).</summary>
+    internal bool ChannelsLastOnCpu { get; init; } = true;
+
+    public override Tensor forward(Tensor input)
+    {
+        if (!ChannelsLastOnCpu || input.device_type != DeviceType.CPU || input.dim() != 4)
+            return features.forward(input);
+        using var scope = NewDisposeScope();
+        return features.forward(ToChannelsLast(input)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The same NCHW tensor with channels-last strides (TorchSharp has no contiguous(memory_format)).</summary>
+    internal static Tensor ToChannelsLast(Tensor nchw) => nchw.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     /// <summary>fastai's conv2d: padding ks//2, no bias, kaiming_normal_ weights.</summary>
     internal static Conv2d Conv2d(int ni, int nf, int kernelSize, int stride)

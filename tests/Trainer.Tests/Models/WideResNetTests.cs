@@ -70,4 +70,43 @@ public sealed class WideResNetTests
         Assert.InRange(std, 0.98 * Math.Sqrt(2.0 / fanIn), 1.02 * Math.Sqrt(2.0 / fanIn));
         Assert.InRange(conv.weight.mean().item<float>(), -0.001, 0.001);
     }
+
+    [Fact]
+    public void Channels_last_keeps_the_shape_and_values_with_nhwc_strides()
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = torch.randn(2, 3, 4, 5);
+
+        var nhwc = WideResNet.ToChannelsLast(x);
+
+        Assert.Equal(x.shape, nhwc.shape);
+        Assert.Equal([3L * 4 * 5, 1, 5 * 3, 3], nhwc.stride());
+        Assert.True(x.allclose(nhwc, rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void Channels_last_training_step_matches_nchw()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(3);
+        using var nchw = WideResNet.Wrn22(k: 1, channelsLastOnCpu: false);
+        torch.manual_seed(3);
+        using var nhwc = WideResNet.Wrn22(k: 1);
+        var x = torch.randn(4, 3, 32, 32);
+        var y = torch.tensor(new long[] { 0, 3, 7, 9 });
+
+        var (referenceLogits, referenceGrads) = Step(nchw);
+        var (logits, grads) = Step(nhwc);
+
+        Assert.True(logits.allclose(referenceLogits, rtol: 1e-4, atol: 1e-5), "the logits differ");
+        Assert.All(grads.Zip(referenceGrads), g => Assert.True(g.First.allclose(g.Second, rtol: 1e-3, atol: 1e-5), "a gradient differs"));
+
+        (torch.Tensor, torch.Tensor[]) Step(WideResNet model)
+        {
+            model.train();
+            var output = model.forward(x);
+            torch.nn.functional.cross_entropy(output, y).backward();
+            return (output.detach(), model.parameters().Select(p => p.grad!.contiguous()).ToArray());
+        }
+    }
 }
