@@ -13,7 +13,7 @@ namespace AppHost;
 /// </summary>
 public sealed record NodeLayout(int Nodes, int NodeRank, int LocalWorldSize, string MasterAddr, int? MasterPort, bool ContainerPerRank = false)
 {
-    public const int DefaultMasterPort = 29500;
+    public const int DefaultMasterPort = LaunchContract.DefaultMasterPort;
     public const string LoopbackAddr = "127.0.0.1";
     public const string RunSecretKey = "Parameters:run-secret";
 
@@ -35,11 +35,11 @@ public sealed record NodeLayout(int Nodes, int NodeRank, int LocalWorldSize, str
     /// <summary>The rank variables of the contract for local rank <paramref name="localRank"/> of this node.</summary>
     public IReadOnlyDictionary<string, string> RankVariables(int localRank) => new Dictionary<string, string>
     {
-        ["RANK"] = GlobalRank(localRank).ToString(),
-        ["LOCAL_RANK"] = ContainerPerRank ? "0" : localRank.ToString(),
-        ["GROUP_RANK"] = (ContainerPerRank ? GlobalRank(localRank) : NodeRank).ToString(),
-        ["WORLD_SIZE"] = WorldSize.ToString(),
-        ["LOCAL_WORLD_SIZE"] = ContainerPerRank ? "1" : LocalWorldSize.ToString(),
+        [LaunchContract.Rank] = GlobalRank(localRank).ToString(),
+        [LaunchContract.LocalRank] = ContainerPerRank ? "0" : localRank.ToString(),
+        [LaunchContract.GroupRank] = (ContainerPerRank ? GlobalRank(localRank) : NodeRank).ToString(),
+        [LaunchContract.WorldSize] = WorldSize.ToString(),
+        [LaunchContract.LocalWorldSize] = ContainerPerRank ? "1" : LocalWorldSize.ToString(),
     };
 
     /// <summary>
@@ -62,7 +62,7 @@ public sealed record NodeLayout(int Nodes, int NodeRank, int LocalWorldSize, str
             throw new ArgumentException($"MasterAddr must be a host name or IP address, not '{masterAddr}'. Example: --MasterAddr 10.0.0.4");
         int? masterPort = string.IsNullOrEmpty(configuration["MasterPort"])
             ? null
-            : ReadInt(configuration, "MasterPort", DefaultMasterPort, min: 1, max: 65535, example: "--MasterPort 29500");
+            : ReadInt(configuration, "MasterPort", DefaultMasterPort, min: 1, max: 65535, example: $"--MasterPort {LaunchContract.DefaultMasterPort}");
         if (nodes > 1)
         {
             if (masterAddr is not { Length: > 0 })

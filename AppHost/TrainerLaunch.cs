@@ -14,7 +14,7 @@ public sealed record TrainerLaunch(int LocalWorldSize, int Gpus, string Command,
     public const string GpuPreset = "seed";
 
     /// <summary>torchrun's default is 0; a run that can resume from its checkpoints is better off trying again.</summary>
-    public const int DefaultMaxRestarts = 3;
+    public const int DefaultMaxRestarts = LaunchContract.DefaultMaxRestarts;
 
     /// <summary>Restarts of the whole group after a failure (the trainer's --max-restarts); 0 = the first failure ends the run.</summary>
     public int MaxRestarts { get; init; } = DefaultMaxRestarts;

@@ -19,12 +19,12 @@ public static class TrainerResourceExtensions
         foreach (var (name, value) in launch.Layout.RankVariables(localRank))
             trainer.WithEnvironment(name, value);
         trainer
-            .WithEnvironment("TORCHELASTIC_RUN_ID", launch.RunId)
-            .WithEnvironment("TORCHELASTIC_RESTART_COUNT", "0")
+            .WithEnvironment(LaunchContract.RunId, launch.RunId)
+            .WithEnvironment(LaunchContract.RestartCount, "0")
             .WithEnvironment(TrainerAllocator.Variable, TrainerAllocator.Tunables(Environment.GetEnvironmentVariable(TrainerAllocator.Variable)))
-            .WithEnvironment("TRAINER_RUN_SECRET", runSecret);
+            .WithEnvironment(LaunchContract.RunSecret, runSecret);
         if (launch.ThreadsPerRank is { } threads)
-            trainer.WithEnvironment("TRAINER_THREADS", threads.ToString());
+            trainer.WithEnvironment(LaunchContract.Threads, threads.ToString());
         return trainer;
     }
 
@@ -44,17 +44,17 @@ public static class TrainerResourceExtensions
         string masterAddr = NodeLayout.LoopbackAddr)
     {
         if (trainer.ApplicationBuilder.ExecutionContext.IsPublishMode)
-            trainer.WithEnvironment("MASTER_ADDR", master.Property(EndpointProperty.Host));
+            trainer.WithEnvironment(LaunchContract.MasterAddr, master.Property(EndpointProperty.Host));
         else
-            trainer.WithEnvironment("MASTER_ADDR", masterAddr);
-        return trainer.WithEnvironment("MASTER_PORT", master.Property(EndpointProperty.Port));
+            trainer.WithEnvironment(LaunchContract.MasterAddr, masterAddr);
+        return trainer.WithEnvironment(LaunchContract.MasterPort, master.Property(EndpointProperty.Port));
     }
 
     /// <summary>Points a trainer on node 1, 2, … at the store that node 0 serves at MasterAddr:MasterPort.</summary>
     public static IResourceBuilder<ProjectResource> WithRemoteMaster(this IResourceBuilder<ProjectResource> trainer, NodeLayout layout) =>
         trainer
-            .WithEnvironment("MASTER_ADDR", layout.MasterAddr)
-            .WithEnvironment("MASTER_PORT", (layout.MasterPort ?? NodeLayout.DefaultMasterPort).ToString());
+            .WithEnvironment(LaunchContract.MasterAddr, layout.MasterAddr)
+            .WithEnvironment(LaunchContract.MasterPort, (layout.MasterPort ?? NodeLayout.DefaultMasterPort).ToString());
 
     /// <summary>Healthy once rank 0's store accepts TCP connections at <paramref name="host"/>, so the other ranks start only then.</summary>
     public static IResourceBuilder<ProjectResource> WithMasterReachableHealthCheck(this IResourceBuilder<ProjectResource> rank0,

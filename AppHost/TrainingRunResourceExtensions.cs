@@ -4,10 +4,10 @@ namespace AppHost;
 
 public static class TrainingRunResourceExtensions
 {
-    // The trainer's RunControlCallback reads these (Trainer/Training/RunControlCallback.cs).
-    public const string ControlFolder = "control";
-    public const string SaveCheckpointRequest = "save-checkpoint";
-    public const string StopAfterEpochRequest = "stop-after-epoch";
+    // The trainer's RunControlCallback reads these (Trainer/Runtime/LaunchContract.cs).
+    public const string ControlFolder = LaunchContract.ControlFolder;
+    public const string SaveCheckpointRequest = LaunchContract.SaveCheckpointRequest;
+    public const string StopAfterEpochRequest = LaunchContract.StopAfterEpochRequest;
 
     /// <summary>
     /// Adds the `run` resource with "Save checkpoint now" and "Stop after this epoch". A command writes a request file

@@ -1,13 +1,6 @@
 using Trainer.Runtime;
 using System.CommandLine;
-using System.Net.Sockets;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
 using Trainer.Distributed;
-using Trainer.Distributed.Store;
 
 namespace Trainer.Commands;
 
@@ -24,70 +17,14 @@ internal static class CheckCommand
         return command;
     }
 
-    internal static async Task<int> RunAsync(TextWriter output, TextWriter error, CancellationToken cancellationToken)
-    {
-        DistributedSettings settings;
-        try
+    internal static Task<int> RunAsync(TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        WorkerHost.RunAsync("check", async (rank, stopping) =>
         {
-            settings = DistributedSettings.FromEnvironment();
-        }
-        catch (ContractException ex)
-        {
-            await error.WriteLineAsync($"check: {ex.Message}");
-            return 2;
-        }
-
-        using var host = TrainerHost.Create();
-        await host.StartAsync(cancellationToken);
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(
-            cancellationToken, host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
-        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Trainer.Check");
-        var (contract, options, groupOptions) = settings;
-        try
-        {
-            var (world, summary) = await JoinAndSummarizeAsync(contract, options, groupOptions, logger, stopping.Token);
-            await using (world)
-            {
-                await output.WriteLineAsync(summary);
-                await output.FlushAsync(stopping.Token);
-            }
-            return 0;
-        }
-        catch (ContractException ex)
-        {
-            await error.WriteLineAsync($"check: rank {contract.Rank}: {ex.Message}");
-            return 2;
-        }
-        catch (Exception ex) when (ex is TimeoutException or IOException or SocketException or StoreException or DistributedException)
-        {
-            await error.WriteLineAsync($"check: rank {contract.Rank}: {ex.Message}");
-            return 1;
-        }
-        finally
-        {
-            await host.StopAsync(CancellationToken.None);
-        }
-    }
-
-    /// <summary>
-    /// Joins the rendezvous and the process group, all-reduces a test tensor and verifies the sum on this rank, and
-    /// returns the world with this rank's summary line.
-    /// </summary>
-    internal static async Task<(DistributedWorld World, string Summary)> JoinAndSummarizeAsync(DistributedContract contract, RendezvousOptions options,
-        ProcessGroupOptions groupOptions, ILogger logger, CancellationToken cancellationToken)
-    {
-        var world = await DistributedWorld.InitAsync(contract, options, groupOptions, logger, cancellationToken);
-        try
-        {
-            var allReduce = AllReduceCheck.Run(world.Group);
-            return (world, $"{Summary(world.Session)}; {allReduce}");
-        }
-        catch
-        {
-            await world.DisposeAsync();
-            throw;
-        }
-    }
+            var summary = $"{Summary(rank.World!.Session)}; {AllReduceCheck.Run(rank.World.Group)}";
+            await output.WriteLineAsync(summary);
+            await output.FlushAsync(stopping);
+            return ExitCodes.Success;
+        }, error, cancellationToken, join: _ => true);
 
     internal static string Summary(RendezvousSession session)
     {

@@ -1,11 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using TorchSharp;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Trainer.Data;
 using Trainer.Distributed;
-using Trainer.Distributed.Store;
 using Trainer.Elastic;
 using Trainer.Faults;
 using Trainer.Models;
@@ -111,84 +109,46 @@ internal static class TrainCommand
     private static T? GivenOrNull<T>(ParseResult parse, Option<T> option, T? fallback) where T : struct =>
         parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : fallback;
 
-    internal static async Task<int> RunAsync(TrainOptions options, TextWriter output, CancellationToken cancellationToken)
+    internal static Task<int> RunAsync(TrainOptions options, TextWriter output, CancellationToken cancellationToken)
     {
-        DistributedContract contract;
-        RendezvousOptions rendezvous;
-        ProcessGroupOptions groupOptions;
-        torch.Device device;
-        try
+        torch.Device device = torch.CPU;
+        DistributedSettings Configure(DistributedSettings settings)
         {
-            (contract, rendezvous, groupOptions) = DistributedSettings.FromEnvironment();
+            var (contract, _, group) = settings;
             device = TrainingDevice.Resolve(options.Device, contract.LocalRank);
             if (contract.WorldSize > 1)
-                groupOptions = groupOptions with { Backend = TrainingDevice.BackendFor(device, groupOptions.Backend) };
+                group = group with { Backend = TrainingDevice.BackendFor(device, group.Backend) };
             FaultInjection.ConfigureFromEnvironment(contract);
-        }
-        catch (ContractException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return ExitCodes.BadConfiguration;
-        }
-        if (ElasticAgent.IsWorker)
-        {
-            AgentWatch.Start();
-            WorkerProgress.StartFromEnvironment();
-        }
-        groupOptions = groupOptions with { Observer = FaultInjection.Any ? new FaultInjectingObserver(WorkerProgress.Observer) : WorkerProgress.Observer };
-
-        using var host = TrainerHost.Create();
-        await host.StartAsync(cancellationToken);
-        var logger = host.Logger("Trainer.Train");
-        var (threads, threadsReason) = options.Threads is { } given ? (given, $"--threads {given}") : contract.ThreadsPerRank(Environment.ProcessorCount);
-        options = options with { Threads = threads };
-        output.WriteLine($"threads: {threads} torch threads ({threadsReason})");
-        TrainerTelemetry.SetIdentity(contract);
-        using var runSpan = TrainerTelemetry.StartRun(contract, "train");
-        using var logScope = logger.BeginScope(TrainerTelemetry.Identity);
-        DistributedWorld? world = null;
-        var exitCode = 1;
-        try
-        {
-            if (contract.WorldSize > 1)
-                world = await DistributedWorld.InitAsync(contract, rendezvous, groupOptions, logger, cancellationToken);
-            exitCode = await TrainAsync(options, device, world, contract, host.Services, output, logger, cancellationToken);
-            return exitCode;
-        }
-        catch (ContractException e)
-        {
-            Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}");
-            return exitCode = ExitCodes.BadConfiguration;
-        }
-        catch (Exception e) when (e is DistributedException or TimeoutException or StoreException or SocketException or StoreConnectionLostException)
-        {
-            var lostStore = e is StoreConnectionLostException && !contract.IsMaster ? " (rank 0, or its agent, serves the store: it is probably gone)" : "";
-            logger.LogError("rank {Rank}: {Message}{LostStore}", contract.Rank, e.Message, lostStore);
-            Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}{lostStore}");
-            return exitCode = 1;
-        }
-        catch (TrainingDivergedException e)
-        {
-            logger.LogError("rank {Rank}: {Message}", contract.Rank, e.Message);
-            Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}. The last checkpoint in {options.Output} is kept; lower --lr (now {options.Lr:G4}) or raise --div-factor.");
-            return exitCode = ExitCodes.Diverged;
-        }
-        catch (CheckpointWriteException e)
-        {
-            logger.LogError("rank {Rank}: {Message}", contract.Rank, e.Message);
-            Console.Error.WriteLine($"error: rank {contract.Rank}: {e.Message}");
-            return exitCode = ExitCodes.OutputFailed;
-        }
-        finally
-        {
-            runSpan?.SetTag("process.exit.code", exitCode).SetStatus(exitCode is ExitCodes.Success or ExitCodes.Interrupted ? ActivityStatusCode.Ok : ActivityStatusCode.Error);
-            if (world is not null)
+            if (ElasticAgent.IsWorker)
             {
-                if (exitCode == 0) await world.DisposeAsync();
-                else await world.AbortAsync();
+                AgentWatch.Start();
+                WorkerProgress.StartFromEnvironment();
             }
-            await host.StopAsync(CancellationToken.None);
+            return settings with { Group = group with { Observer = FaultInjection.Any ? new FaultInjectingObserver(WorkerProgress.Observer) : WorkerProgress.Observer } };
         }
+
+        return WorkerHost.RunAsync("train", async (rank, stopping) =>
+        {
+            var (threads, threadsReason) = options.Threads is { } given ? (given, $"--threads {given}") : rank.Contract.ThreadsPerRank(Environment.ProcessorCount);
+            output.WriteLine($"threads: {threads} torch threads ({threadsReason})");
+            var run = options with { Threads = threads };
+            try
+            {
+                return await TrainAsync(run, device, rank.World, rank.Contract, rank.Services, output, rank.Logger, stopping);
+            }
+            catch (TrainingDivergedException e)
+            {
+                rank.Logger.LogError("rank {Rank}: {Message}", rank.Contract.Rank, e.Message);
+                Console.Error.WriteLine($"error: rank {rank.Contract.Rank}: {e.Message}. The last checkpoint in {run.Output} is kept; lower --lr (now {run.Lr:G4}) or raise --div-factor.");
+                return ExitCodes.Diverged;
+            }
+            catch (CheckpointWriteException e)
+            {
+                rank.Logger.LogError("rank {Rank}: {Message}", rank.Contract.Rank, e.Message);
+                Console.Error.WriteLine($"error: rank {rank.Contract.Rank}: {e.Message}");
+                return ExitCodes.OutputFailed;
+            }
+        }, Console.Error, cancellationToken, Configure, errorPrefix: "error");
     }
 
     private static async Task<int> TrainAsync(TrainOptions options, torch.Device device, DistributedWorld? world, DistributedContract contract, IServiceProvider services,

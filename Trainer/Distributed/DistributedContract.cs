@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using System.Globalization;
 
 namespace Trainer.Distributed;
@@ -20,17 +21,17 @@ public sealed record DistributedContract(
     string? RunSecret,
     int? Threads)
 {
-    public const string DefaultMasterAddr = "127.0.0.1";
-    public const int DefaultMasterPort = 29500;
+    public const string DefaultMasterAddr = LaunchContract.DefaultMasterAddr;
+    public const int DefaultMasterPort = LaunchContract.DefaultMasterPort;
     public const string DefaultRunId = "none";
     public const int MaxThreads = 1024;
 
     /// <summary>Every variable the contract reads.</summary>
     public static readonly IReadOnlyList<string> Variables =
     [
-        "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR", "MASTER_PORT",
-        "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "TRAINER_RUN_SECRET", "TRAINER_THREADS",
-        "OMP_NUM_THREADS",
+        LaunchContract.Rank, LaunchContract.LocalRank, LaunchContract.WorldSize, LaunchContract.LocalWorldSize, LaunchContract.GroupRank,
+        LaunchContract.MasterAddr, LaunchContract.MasterPort, LaunchContract.RunId, LaunchContract.RestartCount, LaunchContract.RunSecret,
+        LaunchContract.Threads, LaunchContract.OmpNumThreads,
     ];
 
     /// <summary>OMP_NUM_THREADS, which torchrun sets to 1 when it starts several ranks per node; TRAINER_THREADS wins over it.</summary>
@@ -46,50 +47,50 @@ public sealed record DistributedContract(
     {
         string? Read(string name) => env.TryGetValue(name, out var value) && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
 
-        var worldDeclared = Read("RANK") is not null || Read("WORLD_SIZE") is not null;
+        var worldDeclared = Read(LaunchContract.Rank) is not null || Read(LaunchContract.WorldSize) is not null;
         if (worldDeclared)
         {
-            foreach (var required in (string[])["RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"])
+            foreach (var required in (string[])[LaunchContract.Rank, LaunchContract.WorldSize, LaunchContract.MasterAddr, LaunchContract.MasterPort])
                 if (Read(required) is null)
                     throw new ContractException(
-                        $"{required} is not set but {(Read("RANK") is null ? "WORLD_SIZE" : "RANK")} is; {Hint(required)} (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT together).");
+                        $"{required} is not set but {(Read(LaunchContract.Rank) is null ? "WORLD_SIZE" : "RANK")} is; {Hint(required)} (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT together).");
         }
 
-        var worldSize = ParseCount("WORLD_SIZE", Read("WORLD_SIZE"), 1);
-        var rank = ParseIndex("RANK", Read("RANK"), 0);
+        var worldSize = ParseCount(LaunchContract.WorldSize, Read(LaunchContract.WorldSize), 1);
+        var rank = ParseIndex(LaunchContract.Rank, Read(LaunchContract.Rank), 0);
         if (rank >= worldSize)
             throw new ContractException($"RANK={rank} is out of range for WORLD_SIZE={worldSize}; set RANK to 0..{worldSize - 1} or raise WORLD_SIZE.");
 
-        var localWorldSize = ParseCount("LOCAL_WORLD_SIZE", Read("LOCAL_WORLD_SIZE"), worldSize);
+        var localWorldSize = ParseCount(LaunchContract.LocalWorldSize, Read(LaunchContract.LocalWorldSize), worldSize);
         if (localWorldSize > worldSize)
             throw new ContractException($"LOCAL_WORLD_SIZE={localWorldSize} exceeds WORLD_SIZE={worldSize}; set LOCAL_WORLD_SIZE to the number of ranks on this node (1..{worldSize}).");
-        var localRank = ParseIndex("LOCAL_RANK", Read("LOCAL_RANK"), rank);
+        var localRank = ParseIndex(LaunchContract.LocalRank, Read(LaunchContract.LocalRank), rank);
         if (localRank >= localWorldSize)
-            throw new ContractException($"LOCAL_RANK={localRank}{(Read("LOCAL_RANK") is null ? " (not set, so RANK)" : "")} is out of range for LOCAL_WORLD_SIZE={localWorldSize}; set LOCAL_RANK to 0..{localWorldSize - 1} or raise LOCAL_WORLD_SIZE.");
-        var groupRank = ParseIndex("GROUP_RANK", Read("GROUP_RANK"), 0);
+            throw new ContractException($"LOCAL_RANK={localRank}{(Read(LaunchContract.LocalRank) is null ? " (not set, so RANK)" : "")} is out of range for LOCAL_WORLD_SIZE={localWorldSize}; set LOCAL_RANK to 0..{localWorldSize - 1} or raise LOCAL_WORLD_SIZE.");
+        var groupRank = ParseIndex(LaunchContract.GroupRank, Read(LaunchContract.GroupRank), 0);
 
-        var masterAddr = Read("MASTER_ADDR") ?? DefaultMasterAddr;
+        var masterAddr = Read(LaunchContract.MasterAddr) ?? DefaultMasterAddr;
         if (Uri.CheckHostName(masterAddr.Trim('[', ']')) == UriHostNameType.Unknown)
-            throw new ContractException($"MASTER_ADDR='{masterAddr}' is not a host name or IP address; {Hint("MASTER_ADDR")}.");
-        var masterPort = ParseIndex("MASTER_PORT", Read("MASTER_PORT"), DefaultMasterPort);
+            throw new ContractException($"MASTER_ADDR='{masterAddr}' is not a host name or IP address; {Hint(LaunchContract.MasterAddr)}.");
+        var masterPort = ParseIndex(LaunchContract.MasterPort, Read(LaunchContract.MasterPort), DefaultMasterPort);
         if (masterPort is < 1 or > 65535)
-            throw new ContractException($"MASTER_PORT={masterPort} is out of range; {Hint("MASTER_PORT")}.");
+            throw new ContractException($"MASTER_PORT={masterPort} is out of range; {Hint(LaunchContract.MasterPort)}.");
 
-        var runId = Read("TORCHELASTIC_RUN_ID") ?? DefaultRunId;
-        var restartCount = ParseIndex("TORCHELASTIC_RESTART_COUNT", Read("TORCHELASTIC_RESTART_COUNT"), 0);
+        var runId = Read(LaunchContract.RunId) ?? DefaultRunId;
+        var restartCount = ParseIndex(LaunchContract.RestartCount, Read(LaunchContract.RestartCount), 0);
 
         string? secret = null;
-        if (env.TryGetValue("TRAINER_RUN_SECRET", out var rawSecret) && rawSecret is not null)
+        if (env.TryGetValue(LaunchContract.RunSecret, out var rawSecret) && rawSecret is not null)
         {
             if (string.IsNullOrWhiteSpace(rawSecret))
-                throw new ContractException($"TRAINER_RUN_SECRET is set but empty; {Hint("TRAINER_RUN_SECRET")}.");
+                throw new ContractException($"TRAINER_RUN_SECRET is set but empty; {Hint(LaunchContract.RunSecret)}.");
             secret = rawSecret;
         }
 
         return new DistributedContract(rank, localRank, worldSize, localWorldSize, groupRank, masterAddr, masterPort,
-            runId, restartCount, secret, ParseThreads("TRAINER_THREADS", Read("TRAINER_THREADS")))
+            runId, restartCount, secret, ParseThreads(LaunchContract.Threads, Read(LaunchContract.Threads)))
         {
-            OmpThreads = ParseThreads("OMP_NUM_THREADS", Read("OMP_NUM_THREADS")),
+            OmpThreads = ParseThreads(LaunchContract.OmpNumThreads, Read(LaunchContract.OmpNumThreads)),
         };
     }
 
@@ -138,15 +139,15 @@ public sealed record DistributedContract(
 
     private static string Hint(string name) => name switch
     {
-        "RANK" => "set RANK to this process's global rank, 0..WORLD_SIZE-1",
-        "WORLD_SIZE" => "set WORLD_SIZE to the total number of ranks (at least 1)",
-        "LOCAL_RANK" => "set LOCAL_RANK to this process's rank on its node, 0..LOCAL_WORLD_SIZE-1",
-        "LOCAL_WORLD_SIZE" => "set LOCAL_WORLD_SIZE to the number of ranks on this node (at least 1)",
-        "GROUP_RANK" => "set GROUP_RANK to this node's index (0 or more)",
-        "MASTER_ADDR" => "set MASTER_ADDR to the host name or IP address of rank 0 (e.g. 127.0.0.1)",
-        "MASTER_PORT" => "set MASTER_PORT to a free TCP port on rank 0's host, 1..65535 (e.g. 29500)",
-        "TORCHELASTIC_RESTART_COUNT" => "set TORCHELASTIC_RESTART_COUNT to the restart round (0 or more) or unset it",
-        "TRAINER_RUN_SECRET" => "set TRAINER_RUN_SECRET to one random string shared by every rank (e.g. `openssl rand -hex 16`) or unset it for an open store",
+        LaunchContract.Rank => "set RANK to this process's global rank, 0..WORLD_SIZE-1",
+        LaunchContract.WorldSize => "set WORLD_SIZE to the total number of ranks (at least 1)",
+        LaunchContract.LocalRank => "set LOCAL_RANK to this process's rank on its node, 0..LOCAL_WORLD_SIZE-1",
+        LaunchContract.LocalWorldSize => "set LOCAL_WORLD_SIZE to the number of ranks on this node (at least 1)",
+        LaunchContract.GroupRank => "set GROUP_RANK to this node's index (0 or more)",
+        LaunchContract.MasterAddr => "set MASTER_ADDR to the host name or IP address of rank 0 (e.g. 127.0.0.1)",
+        LaunchContract.MasterPort => "set MASTER_PORT to a free TCP port on rank 0's host, 1..65535 (e.g. 29500)",
+        LaunchContract.RestartCount => "set TORCHELASTIC_RESTART_COUNT to the restart round (0 or more) or unset it",
+        LaunchContract.RunSecret => "set TRAINER_RUN_SECRET to one random string shared by every rank (e.g. `openssl rand -hex 16`) or unset it for an open store",
         _ => $"fix {name}",
     };
 }

@@ -7,40 +7,31 @@ namespace Trainer.Distributed;
 /// Raw access to a tensor's memory without copying: libtorch's data_ptr() (storage pointer plus storage offset,
 /// on the CPU or the GPU), which TorchSharp only exposes as a CPU span limited to 2 GB.
 /// </summary>
-internal static unsafe partial class TensorMemory
+internal static unsafe class TensorMemory
 {
-    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
-    private static partial IntPtr DataPointer(IntPtr tensor);
-
-    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_grad")]
-    private static partial IntPtr Gradient(IntPtr tensor);
-
-    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_dispose")]
-    private static partial void Release(IntPtr tensor);
-
     /// <summary>
     /// Address of <paramref name="parameter"/>'s .grad, or null when it has none: what <c>parameter.grad</c> tells,
     /// without allocating the managed Tensor that getter returns on every call.
     /// </summary>
     public static byte* GradientAddress(torch.Tensor parameter)
     {
-        var gradient = Gradient(parameter.Handle);
+        var gradient = Interop.LibTorchSharp.Gradient(parameter.Handle);
         if (gradient == IntPtr.Zero)
             return null;
         try
         {
-            return (byte*)DataPointer(gradient);
+            return (byte*)Interop.LibTorchSharp.DataPointer(gradient);
         }
         finally
         {
-            Release(gradient);
+            Interop.LibTorchSharp.Release(gradient);
         }
     }
 
     /// <summary>Address of the tensor's first element; the tensor must be contiguous to read it as one block.</summary>
     public static byte* Address(torch.Tensor tensor)
     {
-        var pointer = DataPointer(tensor.Handle);
+        var pointer = Interop.LibTorchSharp.DataPointer(tensor.Handle);
         if (pointer == IntPtr.Zero && tensor.numel() > 0)
             throw new InvalidOperationException("libtorch returned no data pointer for the tensor.");
         return (byte*)pointer;

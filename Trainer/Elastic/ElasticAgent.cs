@@ -25,15 +25,13 @@ internal sealed class ElasticAgent
 {
     public const string AgentPidVariable = "TRAINER_AGENT_PID";
     public const string MaxRestartsVariable = "TORCHELASTIC_MAX_RESTARTS";
-    public const string RestartCountVariable = "TORCHELASTIC_RESTART_COUNT";
+    public const string RestartCountVariable = LaunchContract.RestartCount;
 
     private static readonly Task<string> Never = new TaskCompletionSource<string>().Task;
 
     /// <summary>How much longer than the stop grace an agent waits for the others' reports of a failed round.</summary>
     private static readonly TimeSpan SettleMargin = TimeSpan.FromSeconds(10);
 
-    /// <summary>How long rank 0's agent waits for the other ranks' flight records of a failed round.</summary>
-    private static readonly TimeSpan FlightRecordWait = TimeSpan.FromSeconds(5);
 
     /// <summary>How often a settling agent looks for a verdict while it waits for the reports.</summary>
     private static readonly TimeSpan SettleSlice = TimeSpan.FromMilliseconds(250);
@@ -71,7 +69,6 @@ internal sealed class ElasticAgent
 
     private static string ExitKey(int rank) => $"exit/{rank}";
 
-    private static string FlightKey(int rank) => $"flight/{rank}";
 
     private StoreGroup Agents(IStore store) => new(new PrefixStore("agent", store), _contract.WorldSize);
 
@@ -228,7 +225,7 @@ internal sealed class ElasticAgent
             using var progress = ProgressFile.Create(path);
             var outcome = await RunWorkerAsync(round, resume, store, lease, progress, cancellationToken);
             if (outcome.Kind != RoundOutcomeKind.Done)
-                await RecordFlightAsync(store, round, progress);
+                await FlightRecorder.RecordAsync(store is null ? null : RoundStore(store, round), _contract, round, progress, _options.OutputFolder, _logger);
             return outcome;
         }
         finally
@@ -467,58 +464,6 @@ internal sealed class ElasticAgent
         [AgentPidVariable] = Environment.ProcessId.ToString(),
         [RendezvousOptions.UseAgentStoreVariable] = _contract.WorldSize > 1 ? "True" : "False",
     };
-
-    /// <summary>
-    /// Every agent puts its worker's flight record in the store; rank 0's gathers them (waiting a few seconds for the
-    /// others), prints one table and keeps it as JSON in the output folder. Without the store, an agent prints its own.
-    /// </summary>
-    private async Task RecordFlightAsync(IStore? store, int round, ProgressFile progress)
-    {
-        if (progress.Read() is not { } snapshot)
-            return; // the worker ended before it opened the file: it never reached a collective
-        var mine = FlightRecord.From(_contract.Rank, Environment.MachineName, snapshot);
-        List<FlightRecord> records = [mine];
-        if (store is not null)
-        {
-            try
-            {
-                var agents = RoundStore(store, round);
-                await agents.SetAsync(FlightKey(_contract.Rank), mine.ToBytes());
-                if (!_contract.IsMaster)
-                    return;
-                var others = Enumerable.Range(1, _contract.WorldSize - 1).Select(FlightKey).ToArray();
-                try
-                {
-                    await agents.WaitAsync(others, FlightRecordWait);
-                }
-                catch (TimeoutException)
-                {
-                }
-                foreach (var key in others)
-                    if (await agents.CheckAsync(key) && FlightRecord.Parse(await agents.GetAsync(key)) is { } record)
-                        records.Add(record);
-            }
-            catch (Exception e) when (e is IOException or TimeoutException or StoreException or ObjectDisposedException)
-            {
-                _logger.LogDebug("agent: rank {Rank}: flight records through the store failed: {Reason}", _contract.Rank, e.Message);
-            }
-        }
-        var table = FlightRecord.Table(round, records, _contract.WorldSize, DateTimeOffset.UtcNow);
-        _logger.LogWarning("agent: rank {Rank}: {FlightRecord}", _contract.Rank, table);
-        if (_options.OutputFolder is not { } folder)
-            return;
-        var file = System.IO.Path.Combine(folder, $"flight-record-round-{round}.json");
-        try
-        {
-            Directory.CreateDirectory(folder);
-            File.WriteAllBytes(file, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(records.OrderBy(r => r.Rank).ToList(), TrainerJson.Default.ListFlightRecord));
-            _logger.LogInformation("agent: rank {Rank}: flight record kept in {File}", _contract.Rank, file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            _logger.LogWarning("agent: rank {Rank}: could not write {File}: {Reason}", _contract.Rank, file, e.Message);
-        }
-    }
 
     /// <summary>Counts this agent out; rank 0's waits until the others have read the verdict, so none loses the store early.</summary>
     private async Task LeaveAsync(IStore store)

@@ -81,8 +81,8 @@ internal static partial class NativeAllocator
         if (SetsThresholds(Environment.GetEnvironmentVariable(TunablesVariable))) return false;
         try
         {
-            return mallopt(MMmapThreshold, 32 << 20) == 1
-                & mallopt(MTrimThreshold, 1 << 30) == 1;
+            return Interop.Libc.Mallopt(MMmapThreshold, 32 << 20) == 1
+                & Interop.Libc.Mallopt(MTrimThreshold, 1 << 30) == 1;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -98,7 +98,4 @@ internal static partial class NativeAllocator
 
     /// <summary>How a worker's malloc was chosen (for the agent's log), and the library to preload, if any.</summary>
     internal sealed record WorkerMalloc(string Description, string? Preload);
-
-    [LibraryImport("libc", EntryPoint = "mallopt")]
-    private static partial int mallopt(int param, int value);
 }

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Trainer.Runtime;
 
 /// <summary>The few POSIX calls .NET has no API for: signals, leaving at once, fsync of a folder, and why a library does not load.</summary>
-internal static partial class Posix
+internal static class Posix
 {
     public const int SigKill = 9;
     public const int SigTerm = 15;
@@ -12,7 +12,7 @@ internal static partial class Posix
     private const int ReadOnly = 0; // O_RDONLY opens a folder too (O_DIRECTORY's value differs between architectures)
 
     /// <summary>Sends <paramref name="signal"/> to process <paramref name="pid"/>; false when it is gone.</summary>
-    public static bool Signal(int pid, int signal) => OperatingSystem.IsWindows() ? false : Kill(pid, signal) == 0;
+    public static bool Signal(int pid, int signal) => OperatingSystem.IsWindows() ? false : Interop.Libc.Kill(pid, signal) == 0;
 
     /// <summary>Ends this process now, running no finalizers or exit handlers (which could wait on a peer that is gone).</summary>
     public static void ExitNow(int exitCode)
@@ -20,7 +20,7 @@ internal static partial class Posix
         Console.Out.Flush();
         Console.Error.Flush();
         if (!OperatingSystem.IsWindows())
-            ExitProcess(exitCode);
+            Interop.Libc.Exit(exitCode);
         Environment.Exit(exitCode);
     }
 
@@ -28,52 +28,28 @@ internal static partial class Posix
     public static void FsyncDirectory(string folder)
     {
         if (OperatingSystem.IsWindows()) return;
-        var fd = Open(folder, ReadOnly);
+        var fd = Interop.Libc.Open(folder, ReadOnly);
         if (fd < 0) return; // best effort: the data itself was fsynced
         try
         {
-            Fsync(fd);
+            Interop.Libc.Fsync(fd);
         }
         finally
         {
-            Close(fd);
+            Interop.Libc.Close(fd);
         }
     }
 
     /// <summary>dlopen with RTLD_NOW: null when <paramref name="library"/> and everything it needs load, else the loader's reason.</summary>
     public static string? LoadProblem(string library)
     {
-        DlError(); // binds dlerror now: binding it lazily after the failure would clear the message
-        var handle = DlOpen(library, 2);
+        Interop.Libc.DlError(); // binds dlerror now: binding it lazily after the failure would clear the message
+        var handle = Interop.Libc.DlOpen(library, Interop.Libc.RtldNow);
         if (handle != IntPtr.Zero)
         {
-            DlClose(handle);
+            Interop.Libc.DlClose(handle);
             return null;
         }
-        return Marshal.PtrToStringUTF8(DlError()) ?? $"{library}: not found on the loader's path or a library it needs is missing";
+        return Marshal.PtrToStringUTF8(Interop.Libc.DlError()) ?? $"{library}: not found on the loader's path or a library it needs is missing";
     }
-
-    [LibraryImport("libc", EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial IntPtr DlOpen(string file, int mode);
-
-    [LibraryImport("libc", EntryPoint = "dlerror")]
-    private static partial IntPtr DlError();
-
-    [LibraryImport("libc", EntryPoint = "dlclose")]
-    private static partial int DlClose(IntPtr handle);
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
-
-    [LibraryImport("libc", EntryPoint = "_exit")]
-    private static partial void ExitProcess(int status);
-
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Open(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int Fsync(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
 }

@@ -8,64 +8,40 @@ namespace Trainer.Telemetry;
 /// so asking costs no GPU memory. The rank's device is LOCAL_RANK (one GPU per local rank, as torchrun places them).
 /// Where there is no NVIDIA driver or GPU the instrument simply reports nothing.
 /// </summary>
-internal static unsafe partial class GpuMemory
+internal static unsafe class GpuMemory
 {
-    private const string Library = "libnvidia-ml.so.1";
     private static readonly Lazy<IntPtr> Device = new(OpenDevice);
 
     /// <summary>The rank's GPU name and total memory, or null on a machine without one.</summary>
     public static (string Name, long TotalBytes)? Describe()
     {
         var device = Device.Value;
-        if (device == IntPtr.Zero || GetMemoryInfo(device, out var memory) != 0) return null;
+        if (device == IntPtr.Zero || Interop.Nvml.GetMemoryInfo(device, out var memory) != 0) return null;
         var name = stackalloc byte[96];
-        var text = GetName(device, name, 96) == 0 ? Marshal.PtrToStringUTF8((IntPtr)name) ?? "GPU" : "GPU";
+        var text = Interop.Nvml.GetName(device, name, 96) == 0 ? Marshal.PtrToStringUTF8((IntPtr)name) ?? "GPU" : "GPU";
         return (text, (long)memory.Total);
     }
 
     public static IEnumerable<Measurement<long>> Measure()
     {
         var device = Device.Value;
-        if (device == IntPtr.Zero || GetMemoryInfo(device, out var memory) != 0) return [];
+        if (device == IntPtr.Zero || Interop.Nvml.GetMemoryInfo(device, out var memory) != 0) return [];
         return [new Measurement<long>((long)memory.Used, TrainerTelemetry.Identity)];
     }
 
     private static IntPtr OpenDevice()
     {
-        if (!NativeLibrary.TryLoad(Library, out _)) return IntPtr.Zero;
+        if (!NativeLibrary.TryLoad(Interop.Nvml.Library, out _)) return IntPtr.Zero;
         try
         {
-            if (Init() != 0) return IntPtr.Zero;
+            if (Interop.Nvml.Init() != 0) return IntPtr.Zero;
             var index = uint.TryParse(Environment.GetEnvironmentVariable("LOCAL_RANK"), out var localRank) ? localRank : 0;
-            if (GetDeviceCount(out var count) != 0 || count == 0) return IntPtr.Zero;
-            return GetHandleByIndex(index % count, out var device) == 0 ? device : IntPtr.Zero;
+            if (Interop.Nvml.GetDeviceCount(out var count) != 0 || count == 0) return IntPtr.Zero;
+            return Interop.Nvml.GetHandleByIndex(index % count, out var device) == 0 ? device : IntPtr.Zero;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             return IntPtr.Zero;
         }
     }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct NvmlMemory
-    {
-        public ulong Total;
-        public ulong Free;
-        public ulong Used;
-    }
-
-    [LibraryImport(Library, EntryPoint = "nvmlInit_v2")]
-    private static partial int Init();
-
-    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetCount_v2")]
-    private static partial int GetDeviceCount(out uint count);
-
-    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetHandleByIndex_v2")]
-    private static partial int GetHandleByIndex(uint index, out IntPtr device);
-
-    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetMemoryInfo")]
-    private static partial int GetMemoryInfo(IntPtr device, out NvmlMemory memory);
-
-    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetName")]
-    private static partial int GetName(IntPtr device, byte* name, uint length);
 }

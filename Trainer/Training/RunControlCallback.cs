@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Trainer.Runtime;
 
 namespace Trainer.Training;
 
@@ -12,9 +13,9 @@ namespace Trainer.Training;
 /// </summary>
 internal sealed class RunControlCallback(Learner learner, string output, string recipe, ILogger logger, TimeSpan? pollInterval = null) : ILearnerCallback
 {
-    public const string FolderName = "control";
-    public const string SaveCheckpointRequest = "save-checkpoint";
-    public const string StopAfterEpochRequest = "stop-after-epoch";
+    public const string FolderName = LaunchContract.ControlFolder;
+    public const string SaveCheckpointRequest = LaunchContract.SaveCheckpointRequest;
+    public const string StopAfterEpochRequest = LaunchContract.StopAfterEpochRequest;
 
     private readonly DateTime _startedUtc = DateTime.UtcNow.AddSeconds(-1);
     private readonly string _folder = Path.Combine(output, FolderName);

@@ -48,7 +48,7 @@ internal sealed record TrainOptions
 
     public const double DefaultHangTimeout = 60;
 
-    public const int DefaultMaxRestarts = 3;
+    public const int DefaultMaxRestarts = Runtime.LaunchContract.DefaultMaxRestarts;
     public const int MaxWidth = 64;
     public const int MaxThreads = Distributed.DistributedContract.MaxThreads;
     public const int MaxMaxRestarts = 1000;

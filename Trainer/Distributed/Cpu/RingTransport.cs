@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
-using static Trainer.Distributed.Cpu.Interop;
+using static Trainer.Interop;
 
 namespace Trainer.Distributed.Cpu;
 

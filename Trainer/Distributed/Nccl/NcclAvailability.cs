@@ -1,3 +1,4 @@
+using Trainer.Runtime;
 using System.Runtime.InteropServices;
 using TorchSharp;
 
@@ -20,12 +21,12 @@ internal static class NcclAvailability
         var missing = new List<string>();
         if (!withTorch)
         {
-            if (!CanLoad(Interop.Cuda.Library))
-                missing.Add($"{Interop.Cuda.Library} cannot be loaded");
+            if (Posix.LoadProblem(Interop.Cuda.Library) is { } cudaProblem)
+                missing.Add($"{Interop.Cuda.Library} cannot be loaded ({cudaProblem})");
             else if (Interop.Cuda.GetDeviceCount(out var devices) != Interop.Cuda.Success || devices == 0)
                 missing.Add("no CUDA device is visible");
-            if (!CanLoad(Interop.Nccl.Library))
-                missing.Add($"{Interop.Nccl.Library} cannot be loaded");
+            if (Posix.LoadProblem(Interop.Nccl.Library) is { } ncclProblem)
+                missing.Add($"{Interop.Nccl.Library} cannot be loaded ({ncclProblem})");
             return missing.Count == 0 ? null : $"NCCL cannot run here: {string.Join("; ", missing)}.";
         }
         bool cuda;
@@ -39,20 +40,12 @@ internal static class NcclAvailability
         }
         if (!cuda)
             missing.Add("CUDA is not available to TorchSharp (no NVIDIA GPU or driver, or the CPU-only libtorch-cpu-linux-x64 package is referenced; build with -p:TorchBackend=cuda on GPU machines)");
-        if (!CanLoad(Interop.Cuda.Library))
-            missing.Add($"{Interop.Cuda.Library} (the CUDA 12 runtime) cannot be loaded (install the CUDA 12 runtime or add its lib folder to LD_LIBRARY_PATH)");
-        if (!CanLoad(Interop.Nccl.Library))
-            missing.Add($"{Interop.Nccl.Library} cannot be loaded (install NCCL 2, e.g. `apt-get install libnccl2`, or add the lib folder of pip's nvidia-nccl-cu12 to LD_LIBRARY_PATH)");
+        if (Posix.LoadProblem(Interop.Cuda.Library) is { } cuda12)
+            missing.Add($"{Interop.Cuda.Library} (the CUDA 12 runtime) cannot be loaded: {cuda12} (install the CUDA 12 runtime or add its lib folder to LD_LIBRARY_PATH)");
+        if (Posix.LoadProblem(Interop.Nccl.Library) is { } nccl2)
+            missing.Add($"{Interop.Nccl.Library} cannot be loaded: {nccl2} (install NCCL 2, e.g. `apt-get install libnccl2`, or add the lib folder of pip's nvidia-nccl-cu12 to LD_LIBRARY_PATH)");
         return missing.Count == 0
             ? null
             : $"The NCCL backend cannot run here: {string.Join("; ", missing)}. Use Backend.Cpu, or Backend.Auto to fall back to it.";
-    }
-
-    private static bool CanLoad(string library)
-    {
-        if (!NativeLibrary.TryLoad(library, typeof(NcclAvailability).Assembly, null, out var handle))
-            return false;
-        NativeLibrary.Free(handle);
-        return true;
     }
 }

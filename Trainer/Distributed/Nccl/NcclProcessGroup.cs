@@ -19,7 +19,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
     private readonly long timeoutTicks;
     private readonly Lock issue = new();
     private readonly torch.Tensor barrierWord;
-    private readonly IntPtr syncEvent;
+    private readonly CudaEventHandle syncEvent;
     private readonly ICollectiveObserver? observer;
     private long sequence;
 
@@ -33,7 +33,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
         timeoutTicks = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
         this.communicator = communicator;
         barrierWord = torch.zeros(1, torch.ScalarType.Float32, new torch.Device(DeviceType.CUDA, device));
-        NcclException.CheckCuda(Interop.Cuda.EventCreateWithFlags(out syncEvent, Interop.Cuda.EventDisableTiming), "cudaEventCreateWithFlags");
+        syncEvent = CudaEventHandle.Create();
     }
 
     public override int Rank { get; }
@@ -118,9 +118,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
     private protected override unsafe Work Issue(in Collective collective, bool blocking)
     {
         // A blocking collective reuses one event; an asynchronous one gets its own, which its work destroys once waited for.
-        var cudaEvent = syncEvent;
-        if (!blocking)
-            NcclException.CheckCuda(Interop.Cuda.EventCreateWithFlags(out cudaEvent, Interop.Cuda.EventDisableTiming), "cudaEventCreateWithFlags");
+        var cudaEvent = blocking ? syncEvent : CudaEventHandle.Create();
         Issued issued;
         try
         {
@@ -143,7 +141,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
         catch
         {
             if (!blocking)
-                Interop.Cuda.EventDestroy(cudaEvent);
+                cudaEvent.Dispose();
             throw;
         }
         if (!blocking)
@@ -161,9 +159,9 @@ internal sealed class NcclProcessGroup : ProcessGroup
     };
 
     /// <summary>A collective queued on the stream: the event recorded after it, and its sequence number.</summary>
-    internal readonly record struct Issued(IntPtr Event, long Sequence);
+    internal readonly record struct Issued(CudaEventHandle Event, long Sequence);
 
-    private Issued BeginIssue(CollectiveKind kind, long bytes, IntPtr completion)
+    private Issued BeginIssue(CollectiveKind kind, long bytes, CudaEventHandle completion)
     {
         ThrowIfUnusable();
         try
@@ -209,10 +207,10 @@ internal sealed class NcclProcessGroup : ProcessGroup
         }
     }
 
-    internal bool Query(IntPtr completion) => Interop.Cuda.EventQuery(completion) != Interop.Cuda.ErrorNotReady;
+    internal bool Query(CudaEventHandle completion) => Interop.Cuda.EventQuery(completion) != Interop.Cuda.ErrorNotReady;
 
     /// <summary>Waits for the event; polls NCCL's asynchronous error and the deadline meanwhile, aborting the communicator on either.</summary>
-    private void WaitFor(IntPtr completion, long deadline)
+    private void WaitFor(CudaEventHandle completion, long deadline)
     {
         var spins = 0;
         while (true)
@@ -282,7 +280,7 @@ internal sealed class NcclProcessGroup : ProcessGroup
             if (IsDisposed)
                 return;
             MarkDisposed();
-            Interop.Cuda.EventDestroy(syncEvent);
+            syncEvent.Dispose();
             barrierWord.Dispose();
             communicator.Dispose();
         }

@@ -7,7 +7,7 @@ internal sealed class NcclWork : Work
     private readonly long deadline;
     private readonly Lock gate = new();
     private readonly long sequence;
-    private IntPtr cudaEvent;
+    private CudaEventHandle? cudaEvent;
     private Exception? error;
 
     public NcclWork(NcclProcessGroup group, NcclProcessGroup.Issued issued, long deadline)
@@ -23,7 +23,7 @@ internal sealed class NcclWork : Work
         get
         {
             lock (gate)
-                return cudaEvent == IntPtr.Zero || group.Query(cudaEvent);
+                return cudaEvent is null || group.Query(cudaEvent);
         }
     }
 
@@ -31,7 +31,7 @@ internal sealed class NcclWork : Work
     {
         lock (gate)
         {
-            if (cudaEvent != IntPtr.Zero)
+            if (cudaEvent is not null)
             {
                 try
                 {
@@ -43,8 +43,8 @@ internal sealed class NcclWork : Work
                 }
                 finally
                 {
-                    Interop.Cuda.EventDestroy(cudaEvent);
-                    cudaEvent = IntPtr.Zero;
+                    cudaEvent.Dispose();
+                    cudaEvent = null;
                 }
             }
             if (error is not null)

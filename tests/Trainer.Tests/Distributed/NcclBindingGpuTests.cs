@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Trainer.Distributed.Nccl;
-using Cuda = Trainer.Distributed.Nccl.Interop.Cuda;
-using NcclApi = Trainer.Distributed.Nccl.Interop.Nccl;
+using Cuda = Trainer.Interop.Cuda;
+using NcclApi = Trainer.Interop.Nccl;
 
 namespace Trainer.Tests.Distributed;
 
@@ -75,21 +75,21 @@ public class NcclBindingGpuTests
     private static unsafe T[] Run<T>(T[] host, Collective collective) where T : unmanaged
     {
         var bytes = (nuint)(host.Length * sizeof(T));
-        NcclException.CheckCuda(Cuda.Malloc(out var device, bytes), "cudaMalloc");
+        NcclException.CheckCuda(CudaTestMemory.Malloc(out var device, bytes), "cudaMalloc");
         try
         {
             fixed (T* p = host)
             {
-                NcclException.CheckCuda(Cuda.Memcpy((void*)device, p, bytes, Cuda.MemcpyHostToDevice), "cudaMemcpy");
+                NcclException.CheckCuda(CudaTestMemory.Memcpy((void*)device, p, bytes, CudaTestMemory.HostToDevice), "cudaMemcpy");
                 NcclException.Check(collective((void*)device, (nuint)host.Length), "collective");
-                NcclException.CheckCuda(Cuda.DeviceSynchronize(), "cudaDeviceSynchronize");
-                NcclException.CheckCuda(Cuda.Memcpy(p, (void*)device, bytes, Cuda.MemcpyDeviceToHost), "cudaMemcpy");
+                NcclException.CheckCuda(CudaTestMemory.DeviceSynchronize(), "cudaDeviceSynchronize");
+                NcclException.CheckCuda(CudaTestMemory.Memcpy(p, (void*)device, bytes, CudaTestMemory.DeviceToHost), "cudaMemcpy");
             }
             return host;
         }
         finally
         {
-            Cuda.Free(device);
+            CudaTestMemory.Free(device);
         }
     }
 }

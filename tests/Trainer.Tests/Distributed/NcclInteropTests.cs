@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Trainer.Distributed;
 using Trainer.Distributed.Nccl;
-using NcclApi = Trainer.Distributed.Nccl.Interop.Nccl;
+using NcclApi = Trainer.Interop.Nccl;
 
 namespace Trainer.Tests.Distributed;
 
@@ -58,7 +58,7 @@ public class NcclInteropTests
     [Fact]
     public void Every_binding_targets_the_versioned_libraries_and_existing_symbols()
     {
-        foreach (var (type, library) in new[] { (typeof(NcclApi), "libnccl.so.2"), (typeof(Trainer.Distributed.Nccl.Interop.Cuda), "libcudart.so.12") })
+        foreach (var (type, library) in new[] { (typeof(NcclApi), "libnccl.so.2"), (typeof(Trainer.Interop.Cuda), "libcudart.so.12"), (typeof(CudaTestMemory), "libcudart.so.12") })
         {
             var stubs = type.GetMethods(BindingFlags.NonPublic | BindingFlags.Static)
                 .Select(m => m.GetCustomAttribute<DllImportAttribute>()).OfType<DllImportAttribute>().ToList();

@@ -29,7 +29,7 @@ public class ProcessFaultTests
                 await ranks[rank].WaitForExitAsync(limit.Token);
                 var error = await ranks[rank].StandardError.ReadToEndAsync();
                 Assert.Equal(1, ranks[rank].ExitCode);
-                Assert.Contains("DistributedException: Rank 2 was lost", error);
+                Assert.Contains($"allreduce: rank {rank}: Rank 2 was lost", error);
             }
             Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"the survivors took {clock.Elapsed}");
         }

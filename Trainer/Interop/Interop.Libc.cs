@@ -1,12 +1,14 @@
 using System.Runtime.InteropServices;
 
-namespace Trainer.Distributed.Cpu;
+namespace Trainer;
 
 internal static unsafe partial class Interop
 {
     /// <summary>
-    /// The few Linux socket calls the ring needs without allocating: non-blocking send/recv with two buffers, and
-    /// poll over both ring sockets at once (System.Net.Sockets has neither without allocating per call).
+    /// The C library: the socket calls the CPU ring needs without allocating (non-blocking send/recv with two
+    /// buffers, poll over both ring sockets at once: System.Net.Sockets has neither without allocating per call),
+    /// signals, _exit, fsync of a folder, dlopen's reason, and glibc's mallopt. Safe wrappers: Runtime/Posix.cs,
+    /// Runtime/NativeAllocator.cs, Distributed/Cpu/RingSocket*.
     /// </summary>
     internal static partial class Libc
     {
@@ -65,5 +67,34 @@ internal static unsafe partial class Interop
 
         [LibraryImport(Library, EntryPoint = "shutdown", SetLastError = true)]
         public static partial int Shutdown(int fd, int how);
+
+        public const int RtldNow = 2;
+
+        [LibraryImport(Library, EntryPoint = "dlopen", StringMarshalling = StringMarshalling.Utf8)]
+        public static partial IntPtr DlOpen(string file, int mode);
+
+        [LibraryImport(Library, EntryPoint = "dlerror")]
+        public static partial IntPtr DlError();
+
+        [LibraryImport(Library, EntryPoint = "dlclose")]
+        public static partial int DlClose(IntPtr handle);
+
+        [LibraryImport(Library, EntryPoint = "kill", SetLastError = true)]
+        public static partial int Kill(int pid, int signal);
+
+        [LibraryImport(Library, EntryPoint = "_exit")]
+        public static partial void Exit(int status);
+
+        [LibraryImport(Library, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        public static partial int Open(string path, int flags);
+
+        [LibraryImport(Library, EntryPoint = "fsync", SetLastError = true)]
+        public static partial int Fsync(int fd);
+
+        [LibraryImport(Library, EntryPoint = "close")]
+        public static partial int Close(int fd);
+
+        [LibraryImport(Library, EntryPoint = "mallopt")]
+        public static partial int Mallopt(int param, int value);
     }
 }

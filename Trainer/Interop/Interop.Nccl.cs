@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
+using Trainer.Distributed.Nccl;
 
-namespace Trainer.Distributed.Nccl;
+namespace Trainer;
 
 internal static unsafe partial class Interop
 {
@@ -48,51 +49,5 @@ internal static unsafe partial class Interop
 
         [LibraryImport(Library, EntryPoint = "ncclGetLastError")]
         public static partial byte* GetLastError(NcclCommunicatorHandle communicator);
-    }
-
-    /// <summary>The CUDA 12 runtime calls the NCCL backend needs (device selection, completion events on the default
-    /// stream), plus raw device memory for checking the NCCL bindings without a CUDA build of TorchSharp.</summary>
-    internal static partial class Cuda
-    {
-        public const string Library = "libcudart.so.12";
-        public const int Success = 0;
-        public const int ErrorNotReady = 600;
-        public const uint EventDisableTiming = 0x02;
-
-        [LibraryImport(Library, EntryPoint = "cudaGetDeviceCount")]
-        public static partial int GetDeviceCount(out int count);
-
-        [LibraryImport(Library, EntryPoint = "cudaSetDevice")]
-        public static partial int SetDevice(int device);
-
-        [LibraryImport(Library, EntryPoint = "cudaEventCreateWithFlags")]
-        public static partial int EventCreateWithFlags(out IntPtr cudaEvent, uint flags);
-
-        [LibraryImport(Library, EntryPoint = "cudaEventRecord")]
-        public static partial int EventRecord(IntPtr cudaEvent, IntPtr stream);
-
-        [LibraryImport(Library, EntryPoint = "cudaEventQuery")]
-        public static partial int EventQuery(IntPtr cudaEvent);
-
-        [LibraryImport(Library, EntryPoint = "cudaEventDestroy")]
-        public static partial int EventDestroy(IntPtr cudaEvent);
-
-        public const int MemcpyHostToDevice = 1;
-        public const int MemcpyDeviceToHost = 2;
-
-        [LibraryImport(Library, EntryPoint = "cudaMalloc")]
-        public static partial int Malloc(out IntPtr pointer, nuint bytes);
-
-        [LibraryImport(Library, EntryPoint = "cudaFree")]
-        public static partial int Free(IntPtr pointer);
-
-        [LibraryImport(Library, EntryPoint = "cudaMemcpy")]
-        public static partial int Memcpy(void* destination, void* source, nuint bytes, int kind);
-
-        [LibraryImport(Library, EntryPoint = "cudaDeviceSynchronize")]
-        public static partial int DeviceSynchronize();
-
-        [LibraryImport(Library, EntryPoint = "cudaGetErrorString")]
-        public static partial byte* GetErrorString(int error);
     }
 }
