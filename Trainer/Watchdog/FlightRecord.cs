@@ -50,22 +50,15 @@ internal sealed record FlightRecord(int Rank, string Host, int Pid, string Phase
         text.AppendLine("rank  host             pid      phase                                   step  seq     collective  bytes       started   finished");
         foreach (var record in records.OrderBy(r => r.Rank))
         {
-            var rows = record.Collectives.OrderByDescending(c => c.Sequence).Take(RowsPerRank).ToList();
+            var rows = record.Collectives.OrderByDescending(c => c.Sequence).Take(RowsPerRank).Select(entry => Columns(entry, now)).ToList();
             if (rows.Count == 0)
-                rows.Add(new FlightEntry(0, "-", 0, now, now, "none"));
-            foreach (var (entry, i) in rows.Select((e, i) => (e, i)))
+                rows.Add(NoCollective);
+            foreach (var (columns, i) in rows.Select((c, i) => (c, i)))
             {
                 var head = i == 0
                     ? $"{record.Rank,-5} {Clip(record.Host, 16),-16} {record.Pid,-8} {Clip(record.Phase, 39),-39} {record.Step,-5} "
                     : new string(' ', 5 + 1 + 16 + 1 + 8 + 1 + 39 + 1 + 5 + 1);
-                var finished = entry.State switch
-                {
-                    "failed" => "failed",
-                    _ when entry.Finished is { } f => Ago(now - f),
-                    _ => "NOT DONE",
-                };
-                text.AppendLine(CultureInfo.InvariantCulture,
-                    $"{head}{(entry.Sequence == 0 ? "-" : "#" + entry.Sequence),-7} {entry.Kind,-11} {(entry.Sequence == 0 ? "-" : Size(entry.Bytes)),-11} {(entry.Sequence == 0 ? "-" : Ago(now - entry.Started)),-9} {(entry.Sequence == 0 ? "-" : finished)}");
+                text.AppendLine(CultureInfo.InvariantCulture, $"{head}{columns.Sequence,-7} {columns.Kind,-11} {columns.Bytes,-11} {columns.Started,-9} {columns.Finished}");
             }
         }
         var missing = Enumerable.Range(0, worldSize).Except(records.Select(r => r.Rank)).ToList();
@@ -75,6 +68,19 @@ internal sealed record FlightRecord(int Rank, string Host, int Pid, string Phase
             text.AppendLine(mismatch);
         return text.ToString().TrimEnd();
     }
+
+    private readonly record struct Row(string Sequence, string Kind, string Bytes, string Started, string Finished);
+
+    /// <summary>The row of a rank that never issued a collective.</summary>
+    private static readonly Row NoCollective = new("-", "-", "-", "-", "-");
+
+    private static Row Columns(FlightEntry entry, DateTimeOffset now) => new("#" + entry.Sequence, entry.Kind, Size(entry.Bytes), Ago(now - entry.Started),
+        entry.State switch
+        {
+            "failed" => "failed",
+            _ when entry.Finished is { } f => Ago(now - f),
+            _ => "NOT DONE",
+        });
 
     /// <summary>"ranks 0, 1 issued collective #813; rank 2 only #812": the ranks that fell behind, or null when all agree.</summary>
     internal static string? Mismatch(IReadOnlyList<FlightRecord> records)
