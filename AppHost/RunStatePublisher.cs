@@ -21,16 +21,10 @@ internal sealed class RunStatePublisher(TrainingRunResource run, EndpointReferen
     /// </summary>
     internal static string StateText(string status, int epoch, int epochs, double? etaSeconds) => status switch
     {
-        "running" when epochs == 0 => "Starting",
-        "running" => $"Epoch {epoch} of {epochs}" + (etaSeconds is { } eta ? $" ETA {Duration(eta)}" : ""),
+        RunStatus.Running when epochs == 0 => "Starting",
+        RunStatus.Running => $"Epoch {epoch} of {epochs}" + (etaSeconds is { } eta ? $" ETA {RunStatus.FormatDuration(eta)}" : ""),
         _ => char.ToUpperInvariant(status[0]) + status[1..],
     };
-
-    private static string Duration(double seconds)
-    {
-        var t = TimeSpan.FromSeconds(Math.Round(seconds));
-        return t.TotalHours >= 1 ? $"{(int)t.TotalHours}h {t.Minutes}m" : t.TotalMinutes >= 1 ? $"{t.Minutes}m {t.Seconds}s" : $"{t.Seconds}s";
-    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -70,12 +64,12 @@ internal sealed class RunStatePublisher(TrainingRunResource run, EndpointReferen
             published = progress.Text;
             var style = progress.Status switch
             {
-                "finished" => KnownResourceStateStyles.Success,
-                "stopped" => KnownResourceStateStyles.Warn,
-                "failed" or "lost" => KnownResourceStateStyles.Error,
+                RunStatus.Finished => KnownResourceStateStyles.Success,
+                RunStatus.Stopped => KnownResourceStateStyles.Warn,
+                RunStatus.Failed or RunStatus.Lost => KnownResourceStateStyles.Error,
                 _ => KnownResourceStateStyles.Info,
             };
-            var ended = progress.Status is "finished" or "stopped" or "failed";
+            var ended = RunStatus.IsFinal(progress.Status);
             await notifications.PublishUpdateAsync(run, s => s with
             {
                 State = new ResourceStateSnapshot(StateText(progress.Status, progress.Epoch, progress.Epochs, progress.EtaSeconds), style),

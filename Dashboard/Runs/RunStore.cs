@@ -11,7 +11,6 @@ namespace Dashboard.Runs;
 public sealed class RunStore
 {
     /// <summary>A rank that has not reported for this long, and has not ended, is shown as lost.</summary>
-    public static readonly TimeSpan LostAfter = TimeSpan.FromSeconds(60);
     private const int MaxPointsPerRank = 3000;
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -144,7 +143,7 @@ public sealed class RunStore
                 """, r => (Step: r.GetInt32(0), Epoch: r.GetInt32(1), Ips: r.GetDouble(2), StepS: r.GetDouble(3), AllReduceS: r.GetDouble(4), Memory: r.GetInt64(5)),
                 ("$run", runId), ("$rank", rank.Rank));
             var stepTime = recent.Sum(p => p.StepS);
-            var rankStatus = rank.End?.Status ?? (now - rank.LastSeen > LostAfter ? "lost" : "running");
+            var rankStatus = RunStatus.OfRank(rank.End?.Status, rank.LastSeen, now);
             views.Add(new RankView(rank.Rank, rank.LocalRank, rankStatus, rank.Hardware, rank.Fit, rank.End, rank.Dropped, rank.LastSeen,
                 recent.Count > 0 ? recent[0].Memory : null,
                 stepTime > 0 ? recent.Sum(p => p.AllReduceS) / stepTime : null,
@@ -154,9 +153,9 @@ public sealed class RunStore
         }
 
         var worldSize = Math.Max(run.WorldSize, views.Count);
-        var status = RunStatus(views, worldSize);
+        var status = RunStatus.OfRun([.. views.Select(v => v.Status)], worldSize);
         var started = DateTimeOffset.FromUnixTimeMilliseconds(run.Created);
-        var ended = status is "running" ? (DateTimeOffset?)null : views.Select(v => v.End?.Time ?? v.LastSeen).DefaultIfEmpty(started).Max();
+        var ended = status is RunStatus.Running ? (DateTimeOffset?)null : views.Select(v => v.End?.Time ?? v.LastSeen).DefaultIfEmpty(started).Max();
         var main = views.FirstOrDefault(v => v.Rank == 0) ?? views.FirstOrDefault();
         var lastEpoch = main?.Epochs.LastOrDefault();
         var imagesPerSecond = views.Sum(v => v.End is { } end ? end.ImagesPerSecond : v.ImagesPerSecond ?? 0);
@@ -175,14 +174,6 @@ public sealed class RunStore
         return seconds > 0 && batchSize is > 0 ? recent.Count * batchSize.Value / seconds : recent.Average(p => p.Ips);
     }
 
-    private static string RunStatus(IReadOnlyList<RankView> ranks, int worldSize)
-    {
-        if (ranks.Count == 0 || ranks.Any(r => r.Status == "running")) return "running";
-        if (ranks.Any(r => r.Status == "failed")) return "failed";
-        if (ranks.Any(r => r.Status == "lost")) return "lost";
-        if (ranks.Count < worldSize) return "running";
-        return ranks.Any(r => r.Status == "stopped") ? "stopped" : "finished";
-    }
 
     private static RunProgress Progress(SqliteConnection connection, string runId, RunSummary summary, RankView? main, DateTimeOffset now)
     {
@@ -192,11 +183,11 @@ public sealed class RunStore
         var epochs = fit?.Epochs ?? summary.Epochs ?? 0;
         var totalSteps = fit?.TotalSteps ?? 0;
         var step = latest.Step;
-        var epoch = summary.Status == "running" ? (latest.Step > 0 ? latest.Epoch + 1 : (fit?.StartEpoch ?? 0) + 1) : summary.EpochsDone;
+        var epoch = summary.Status == RunStatus.Running ? (latest.Step > 0 ? latest.Epoch + 1 : (fit?.StartEpoch ?? 0) + 1) : summary.EpochsDone;
         var fraction = totalSteps > 0 ? Math.Clamp((double)step / totalSteps, 0, 1) : 0;
-        if (summary.Status == "finished") fraction = 1;
+        if (summary.Status == RunStatus.Finished) fraction = 1;
         double? eta = null;
-        if (fit is not null && summary.Status == "running")
+        if (fit is not null && summary.Status == RunStatus.Running)
         {
             var startStep = fit.StartEpoch * fit.BatchesPerEpoch;
             var done = step - startStep;
@@ -205,18 +196,12 @@ public sealed class RunStore
         }
         var text = summary.Status switch
         {
-            "running" when epochs == 0 => "starting",
-            "running" => $"epoch {Math.Min(epoch, epochs)}/{epochs} · {fraction * 100:F0}%" + (eta is { } e ? $" · ETA {FormatDuration(e)}" : ""),
-            "finished" or "stopped" => $"{summary.Status} · {summary.EpochsDone}/{epochs} epochs" + (summary.Accuracy is { } a ? $" · accuracy {a:F4}" : ""),
+            RunStatus.Running when epochs == 0 => "starting",
+            RunStatus.Running => $"epoch {Math.Min(epoch, epochs)}/{epochs} · {fraction * 100:F0}%" + (eta is { } e ? $" · ETA {RunStatus.FormatDuration(e)}" : ""),
+            RunStatus.Finished or RunStatus.Stopped => $"{summary.Status} · {summary.EpochsDone}/{epochs} epochs" + (summary.Accuracy is { } a ? $" · accuracy {a:F4}" : ""),
             _ => summary.Status,
         };
         return new RunProgress(runId, summary.Status, Math.Min(epoch, Math.Max(epochs, epoch)), epochs, step, totalSteps, fraction, eta, summary.Accuracy, text);
-    }
-
-    public static string FormatDuration(double seconds)
-    {
-        var t = TimeSpan.FromSeconds(Math.Round(seconds));
-        return t.TotalHours >= 1 ? $"{(int)t.TotalHours}h {t.Minutes:D2}m" : t.TotalMinutes >= 1 ? $"{t.Minutes}m {t.Seconds:D2}s" : $"{t.Seconds}s";
     }
 
     private static readonly StepSeries EmptySeries = new(0, [], [], [], [], [], [], [], [], []);

@@ -139,7 +139,7 @@ public sealed class RunApiTests
             var store = new RunStore(Path.Combine(directory.FullName, "d.db"), clock);
             store.Add("run-5", 0, new RankReport(Reports.Start(1, 0), Reports.Fit(), Reports.Batches(1, 3), [], null, 0));
             Assert.Equal("running", store.Progress("run-5")!.Status);
-            clock.Now += RunStore.LostAfter + TimeSpan.FromSeconds(1);
+            clock.Now += RunStatus.LostAfter + TimeSpan.FromSeconds(1);
             Assert.Equal("lost", store.Progress("run-5")!.Status);
             Assert.Equal("lost", store.Get("run-5")!.Ranks[0].Status);
         }
