@@ -43,7 +43,7 @@ internal static class FaultInjection
         {
             case FaultAction.Stop:
                 Say($"stopping this rank (SIGSTOP, pid {Environment.ProcessId}) at {where}");
-                Posix.Signal(Environment.ProcessId, Posix.SigStop);
+                Posix.StopThisProcess();
                 break;
             case FaultAction.Hang:
                 Say($"blocking this thread of rank pid {Environment.ProcessId} forever at {where}");

@@ -82,6 +82,9 @@ internal static unsafe partial class Interop
         [LibraryImport(Library, EntryPoint = "kill", SetLastError = true)]
         public static partial int Kill(int pid, int signal);
 
+        [LibraryImport(Library, EntryPoint = "raise")]
+        public static partial int Raise(int signal);
+
         [LibraryImport(Library, EntryPoint = "_exit")]
         public static partial void Exit(int status);
 

@@ -14,6 +14,16 @@ internal static class Posix
     /// <summary>Sends <paramref name="signal"/> to process <paramref name="pid"/>; false when it is gone.</summary>
     public static bool Signal(int pid, int signal) => OperatingSystem.IsWindows() ? false : Interop.Libc.Kill(pid, signal) == 0;
 
+    /// <summary>
+    /// Stops this whole process (SIGSTOP) before the calling thread runs another instruction: raise() aims the signal at
+    /// this thread, where kill() on our own pid may let the caller run on until another thread takes the stop.
+    /// </summary>
+    public static void StopThisProcess()
+    {
+        if (!OperatingSystem.IsWindows())
+            Interop.Libc.Raise(SigStop);
+    }
+
     /// <summary>Ends this process now, running no finalizers or exit handlers (which could wait on a peer that is gone).</summary>
     public static void ExitNow(int exitCode)
     {

@@ -66,7 +66,7 @@ internal static class RingRendezvous
         var rightEndpoint = IPEndPoint.Parse(Encoding.UTF8.GetString(published));
 
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var connect = Task.Run(() =>
+        var connect = OnOwnThread(() =>
         {
             var data = ConnectRight(rightEndpoint, rightRank, rank, Hello(options, rank, worldSize, Channel.Data), options.Secret, deadline, options.Timeout, abandon.Token);
             try
@@ -78,8 +78,8 @@ internal static class RingRendezvous
                 data.Dispose();
                 throw;
             }
-        }, CancellationToken.None);
-        var accept = Task.Run(() => AcceptLeft(listener, leftRank, rank, Hello(options, rank, worldSize, Channel.Data), options.Secret, deadline, options.Timeout, abandon.Token), CancellationToken.None);
+        });
+        var accept = OnOwnThread(() => AcceptLeft(listener, leftRank, rank, Hello(options, rank, worldSize, Channel.Data), options.Secret, deadline, options.Timeout, abandon.Token));
         try
         {
             // Whichever fails first ends the other instead of letting it wait for the deadline.
@@ -309,6 +309,13 @@ internal static class RingRendezvous
         if (Stopwatch.GetTimestamp() >= deadline)
             throw new CollectiveTimeoutException(message(), peer);
     }
+
+    /// <summary>
+    /// Connecting and accepting block until the deadline: on a thread of their own they start at once, where the
+    /// thread pool of a busy process may add a thread only after the deadline has passed.
+    /// </summary>
+    private static Task<T> OnOwnThread<T>(Func<T> blocking) =>
+        Task.Factory.StartNew(blocking, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     private static TimeSpan Remaining(long deadline) =>
         TimeSpan.FromSeconds(Math.Max(0, deadline - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);

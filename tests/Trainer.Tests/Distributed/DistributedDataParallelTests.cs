@@ -15,14 +15,8 @@ public class DistributedDataParallelTests
     private const int PerRankBatch = 8;
     private const int Steps = 6;
 
-    private static nn.Module<Tensor, Tensor> Mlp(int seed)
-    {
-        lock (typeof(DistributedDataParallelTests))
-        {
-            torch.manual_seed(seed);
-            return nn.Sequential(nn.Linear(Features, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, Classes));
-        }
-    }
+    private static nn.Module<Tensor, Tensor> Mlp(int seed) =>
+        SeededWeights.Apply(nn.Sequential(nn.Linear(Features, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, Classes)), seed);
 
     private static (Tensor X, Tensor Y) Data(int worldSize)
     {

@@ -88,11 +88,10 @@ public sealed class WideResNetTests
     public void Channels_last_training_step_matches_nchw()
     {
         using var scope = torch.NewDisposeScope();
-        torch.manual_seed(3);
-        using var nchw = WideResNet.Wrn22(k: 1, channelsLastOnCpu: false);
-        torch.manual_seed(3);
-        using var nhwc = WideResNet.Wrn22(k: 1);
-        var x = torch.randn(4, 3, 32, 32);
+        using var nchw = SeededWeights.Apply(WideResNet.Wrn22(k: 1, channelsLastOnCpu: false), seed: 3);
+        using var nhwc = SeededWeights.Apply(WideResNet.Wrn22(k: 1), seed: 3);
+        using var generator = new torch.Generator(4);
+        var x = torch.randn([4, 3, 32, 32], generator: generator);
         var y = torch.tensor(new long[] { 0, 3, 7, 9 });
 
         var (referenceLogits, referenceGrads) = Step(nchw);

@@ -10,8 +10,7 @@ public sealed class GpuTrainingTests
 {
     private static Learner Create(torch.Device device, int initSeed)
     {
-        torch.manual_seed(initSeed);
-        var model = WideResNet.Wrn22(k: 1);
+        var model = SeededWeights.Apply(WideResNet.Wrn22(k: 1), initSeed);
         if (device.type != DeviceType.CPU) model.to(device);
         var train = new DataLoader(SyntheticDataset.Create(128, 0, "train"), new RandomSampler(128, 0), 32, Augmentation.Train(), dropLast: true, seed: 0);
         var valid = new DataLoader(SyntheticDataset.Create(64, 1, "valid"), new SequentialSampler(64), 32, Augmentation.Valid(), dropLast: false, seed: 0);

@@ -10,8 +10,7 @@ internal static class TinyLearner
 {
     public static Learner Create(int trainImages = 256, int validImages = 100, int batchSize = 32, int seed = 0, IDataParallel? parallel = null, int? initSeed = null, params ILearnerCallback[] callbacks)
     {
-        torch.manual_seed(initSeed ?? seed);
-        var model = WideResNet.Wrn22(k: 1);
+        var model = SeededWeights.Apply(WideResNet.Wrn22(k: 1), initSeed ?? seed);
         var train = new DataLoader(SyntheticDataset.Create(trainImages, seed, "train"), new RandomSampler(trainImages, seed), batchSize, Augmentation.Train(), dropLast: true, seed: seed);
         var valid = new DataLoader(SyntheticDataset.Create(validImages, seed + 1, "valid"), new SequentialSampler(validImages), batchSize, Augmentation.Valid(), dropLast: false, seed: seed);
         return new Learner(model, train, valid, callbacks, parallel);
