@@ -11,6 +11,7 @@ if (File.Exists(glue) && !File.Exists(Path.Combine(AppContext.BaseDirectory, "li
 var root = new RootCommand("Data-parallel trainer for .NET: Wide ResNet on CIFAR-10, one process per rank, launched by the torchrun environment contract.");
 root.Subcommands.Add(CheckCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(TrainCommand.CreateWorker());
 root.Subcommands.Add(DevicesCommand.Create());
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

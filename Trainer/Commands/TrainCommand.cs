@@ -44,9 +44,23 @@ internal static class TrainCommand
     private static readonly Option<double> HangTimeout = new("--hang-timeout") { Description = $"Seconds without progress after which a rank's worker counts as hung: it is named, stopped and the group restarts from the last checkpoint (never during download, the first step, validation or checkpoints; never below 3 × the slowest step); 0 = off. Default {TrainOptions.DefaultHangTimeout}.", DefaultValueFactory = _ => TrainOptions.DefaultHangTimeout };
     private static readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Also checkpoint every N optimizer steps within an epoch (a restart then repeats at most N steps); 0 = at epoch ends only." };
 
-    public static Command Create()
+    internal const string WorkerName = "worker";
+
+    /// <summary>
+    /// `Trainer train`, the entry point: this rank's elastic agent, which runs the training in `Trainer worker`
+    /// processes, stops every rank when one fails and restarts the group up to --max-restarts times (docs/reliability.md).
+    /// </summary>
+    public static Command Create() => WithOptions(new Command("train", "Train wrn_22 on CIFAR-10 with fastai's fit_one_cycle recipe (one rank, under its elastic agent)."),
+        (options, cancellationToken) => ElasticAgent.RunAsync(
+            new ElasticOptions { MaxRestarts = options.MaxRestarts, HangTimeout = TimeSpan.FromSeconds(options.HangTimeout), OutputFolder = options.Output },
+            WorkerProcess.ThisCommandLineAs(WorkerName), cancellationToken));
+
+    /// <summary>`Trainer worker`: the training of one rank, in this process; its agent starts it, or a user without one (a debugger).</summary>
+    public static Command CreateWorker() => WithOptions(new Command(WorkerName, "The training of one rank in this process, without an elastic agent (`train` starts these).") { Hidden = true },
+        (options, cancellationToken) => RunAsync(options, Console.Out, cancellationToken));
+
+    private static Command WithOptions(Command command, Func<TrainOptions, CancellationToken, Task<int>> run)
     {
-        var command = new Command("train", "Train wrn_22 on CIFAR-10 with fastai's fit_one_cycle recipe (one rank).");
         foreach (var option in new Option[] { Preset, Epochs, Lr, Wd, Bs, DivFactor, PctStart, Dataset, Data, DataUrl, Width, LimitTrain, LimitValid, Seed, Output, Resume, Threads, LogEvery, MaxRestarts, CheckpointEvery, HangTimeout, Device })
             command.Options.Add(option);
         command.SetAction(async (parseResult, cancellationToken) =>
@@ -57,12 +71,7 @@ internal static class TrainCommand
                 foreach (var error in errors) Console.Error.WriteLine($"error: {error}");
                 return ExitCodes.BadConfiguration;
             }
-            // The elastic agent runs the training in a worker process, stops every rank when one fails and restarts the
-            // group up to --max-restarts times (docs/reliability.md).
-            if (!ElasticAgent.IsWorker)
-                return await ElasticAgent.RunAsync(new ElasticOptions { MaxRestarts = options.MaxRestarts, HangTimeout = TimeSpan.FromSeconds(options.HangTimeout), OutputFolder = options.Output },
-                    cancellationToken);
-            return await RunAsync(options, Console.Out, cancellationToken);
+            return await run(options, cancellationToken);
         });
         return command;
     }
@@ -119,11 +128,8 @@ internal static class TrainCommand
             if (contract.WorldSize > 1)
                 group = group with { Backend = TrainingDevice.BackendFor(device, group.Backend) };
             FaultInjection.ConfigureFromEnvironment(contract);
-            if (ElasticAgent.IsWorker)
-            {
-                AgentWatch.Start();
-                WorkerProgress.StartFromEnvironment();
-            }
+            AgentWatch.Start();
+            WorkerProgress.StartFromEnvironment();
             return settings with { Group = group with { Observer = FaultInjection.Any ? new FaultInjectingObserver(WorkerProgress.Observer) : WorkerProgress.Observer } };
         }
 

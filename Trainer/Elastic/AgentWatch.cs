@@ -11,8 +11,8 @@ internal static class AgentWatch
 {
     public static void Start()
     {
-        // Started by hand with TRAINER_AGENT_PID set (to train without an agent, e.g. under a debugger): nothing to watch.
-        if (!Console.IsInputRedirected) return;
+        // `Trainer worker` started by hand (to train without an agent, e.g. under a debugger): nothing to watch.
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(ElasticAgent.AgentPidVariable)) || !Console.IsInputRedirected) return;
         var thread = new Thread(() =>
         {
             try

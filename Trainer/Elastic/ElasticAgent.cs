@@ -12,7 +12,7 @@ namespace Trainer.Elastic;
 
 /// <summary>
 /// torchrun's elastic agent for one rank: `Trainer train` runs as the agent and the training itself runs in a
-/// worker, this same program started again with the same command line. When any rank's worker fails, every agent
+/// worker, this same program started again as `Trainer worker` with the same options. When any rank's worker fails, every agent
 /// stops its worker and the whole group starts the next restart round (TORCHELASTIC_RESTART_COUNT + 1, a fresh
 /// rendezvous, --resume from the last intact checkpoint), up to <see cref="ElasticOptions.MaxRestarts"/> times.
 /// Rank 0's agent serves the store for all rounds, so it outlives every worker. The agents agree on how a round
@@ -57,9 +57,6 @@ internal sealed class ElasticAgent
         _metrics = metrics;
     }
 
-    /// <summary>True in a worker: the process its agent started (TRAINER_AGENT_PID is set).</summary>
-    public static bool IsWorker => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(AgentPidVariable));
-
     internal const string OverKey = "over";
     internal const string VerdictKey = "verdict";
     private const string DoneKey = "done";
@@ -74,8 +71,8 @@ internal sealed class ElasticAgent
 
     private StoreGroup Round(IStore store, int round) => new(RoundStore(store, round), _contract.WorldSize);
 
-    /// <summary>Runs this rank's agent from the environment contract, with workers that run this process's own command line.</summary>
-    public static async Task<int> RunAsync(ElasticOptions options, CancellationToken cancellationToken)
+    /// <summary>Runs this rank's agent from the environment contract; each round's worker runs <paramref name="worker"/>.</summary>
+    public static async Task<int> RunAsync(ElasticOptions options, (string Program, IReadOnlyList<string> Arguments) worker, CancellationToken cancellationToken)
     {
         DistributedContract contract;
         RendezvousOptions rendezvous;
@@ -94,8 +91,7 @@ internal sealed class ElasticAgent
         using var host = TrainerHost.Create();
         await host.StartAsync(cancellationToken);
         using var metrics = new ElasticMetrics(contract.Rank);
-        var (program, arguments) = WorkerProcess.ThisCommandLine();
-        var agent = new ElasticAgent(contract, rendezvous, options, program, arguments, host.Logger("Trainer.Agent"), metrics);
+        var agent = new ElasticAgent(contract, rendezvous, options, worker.Program, worker.Arguments, host.Logger("Trainer.Agent"), metrics);
         try
         {
             return await agent.RunAsync(cancellationToken);

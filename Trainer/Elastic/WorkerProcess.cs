@@ -5,7 +5,7 @@ using Trainer.Runtime;
 namespace Trainer.Elastic;
 
 /// <summary>
-/// One worker: this same program, started again with the same command line, that does the actual training. Its
+/// One worker: this same program, started again as `Trainer worker` with the agent's options, that does the actual training. Its
 /// stdout and stderr are the agent's (a terminal keeps its progress bar); its stdin is a pipe from the agent that
 /// is never written to, so the worker sees end-of-file, and exits, the moment the agent dies (see <see cref="AgentWatch"/>).
 /// </summary>
@@ -45,8 +45,22 @@ internal sealed class WorkerProcess : IDisposable
     }
 
     /// <summary>
+    /// This process's own command line with its subcommand (the first argument Main saw) replaced by
+    /// <paramref name="subcommand"/>: `Trainer train --epochs 3` starts `Trainer worker --epochs 3`.
+    /// </summary>
+    public static (string Program, IReadOnlyList<string> Arguments) ThisCommandLineAs(string subcommand)
+    {
+        var (program, arguments) = ThisCommandLine();
+        var mainArguments = Environment.GetCommandLineArgs().Length - 1;
+        var at = arguments.Count - mainArguments;
+        if (mainArguments == 0 || at < 0)
+            throw new InvalidOperationException($"this process's command line ({string.Join(' ', arguments)}) has no subcommand to replace by '{subcommand}'");
+        return (program, [.. arguments.Take(at), subcommand, .. arguments.Skip(at + 1)]);
+    }
+
+    /// <summary>
     /// This process's own command line: the executable and its arguments exactly as given (from /proc/self/cmdline on
-    /// Linux, so `dotnet exec --depsfile …` survives), to start a worker that runs just like this process.
+    /// Linux, so `dotnet exec --depsfile …` survives).
     /// </summary>
     public static (string Program, IReadOnlyList<string> Arguments) ThisCommandLine()
     {

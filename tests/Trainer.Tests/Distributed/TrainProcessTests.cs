@@ -51,6 +51,33 @@ public class TrainProcessTests
     }
 
     [Fact]
+    public async Task TwoWorkersStartedByHandTrainWithoutAnAgentRankZeroServingTheStore()
+    {
+        using var temp = new TempDirectory();
+        var output = temp.Combine("run");
+        var port = FreeTcpPort.Next();
+        string[] args = ["worker", "--preset", "quick", "--dataset", "synthetic", "--limit-train", "256", "--limit-valid", "64", "--bs", "32", "--output", output];
+        var ranks = Enumerable.Range(0, 2).Select(rank => TrainerProcess.Start(args, Contract(rank, port, temp.Combine("cache")))).ToList();
+        try
+        {
+            var results = await Task.WhenAll(ranks.Select(rank => rank.WaitAsync(Patience)));
+            foreach (var result in results)
+            {
+                Assert.True(result.ExitCode == 0, result.ToString());
+                Assert.DoesNotContain("agent:", result.StandardOutput + result.StandardError);
+            }
+            // No agent serves the store, so rank 0 did: without it rank 1 could not have joined.
+            Assert.Contains("rank 1 done: accuracy", results[1].StandardOutput);
+            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
+            Assert.Equal(2, summary.RootElement.GetProperty("world_size").GetInt32());
+        }
+        finally
+        {
+            ranks.ForEach(rank => rank.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task AnExplicitCifar10WithoutTheDataFailsOnEveryRankWithTheFix()
     {
         using var temp = new TempDirectory();
