@@ -129,9 +129,9 @@ internal sealed class AgentLease : IAsyncDisposable
         _logger.LogError("agent: rank {Rank}'s agent is lost ({Why}); ending the run", rank, why);
         for (var round = Round; round <= LastRound; round++)
         {
-            var agents = ElasticAgent.RoundStore(_store, round);
-            await agents.CompareSetAsync(ElasticAgent.OverKey, ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
-            await agents.CompareSetAsync(ElasticAgent.VerdictKey, ReadOnlyMemory<byte>.Empty, outcome, _stop.Token);
+            var agents = new StoreGroup(ElasticAgent.RoundStore(_store, round), _contract.WorldSize);
+            await agents.AgreeAsync(ElasticAgent.OverKey, outcome, _stop.Token);
+            await agents.AgreeAsync(ElasticAgent.VerdictKey, outcome, _stop.Token);
         }
     }
 

@@ -4,7 +4,7 @@ namespace Trainer.Elastic;
 internal sealed record ElasticOptions
 {
     /// <summary>Restarts of the whole group after a failure before giving up (torchrun's --max-restarts).</summary>
-    public int MaxRestarts { get; init; } = 3;
+    public int MaxRestarts { get; init; } = Runtime.LaunchContract.DefaultMaxRestarts;
 
     /// <summary>After another rank's restartable failure, how long a worker may take to fail by itself (its reason may be the cause) before it is stopped.</summary>
     public TimeSpan ExitGrace { get; init; } = TimeSpan.FromSeconds(3);
