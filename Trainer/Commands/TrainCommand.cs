@@ -56,7 +56,7 @@ internal static class TrainCommand
             WorkerProcess.ThisCommandLineAs(WorkerName), cancellationToken));
 
     /// <summary>`Trainer worker`: the training of one rank, in this process; its agent starts it, or a user without one (a debugger).</summary>
-    public static Command CreateWorker() => WithOptions(new Command(WorkerName, "The training of one rank in this process, without an elastic agent (`train` starts these).") { Hidden = true },
+    public static Command CreateWorker() => WithOptions(new Command(WorkerName, "The same training in this process, without an elastic agent (train starts one per restart round; run it by hand under a debugger)."),
         (options, cancellationToken) => RunAsync(options, Console.Out, cancellationToken));
 
     private static Command WithOptions(Command command, Func<TrainOptions, CancellationToken, Task<int>> run)
