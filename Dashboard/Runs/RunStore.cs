@@ -10,7 +10,6 @@ namespace Dashboard.Runs;
 /// </summary>
 public sealed class RunStore
 {
-    /// <summary>A rank that has not reported for this long, and has not ended, is shown as lost.</summary>
     private const int MaxPointsPerRank = 3000;
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -173,7 +172,6 @@ public sealed class RunStore
         var seconds = recent.Sum(p => p.StepSeconds);
         return seconds > 0 && batchSize is > 0 ? recent.Count * batchSize.Value / seconds : recent.Average(p => p.Ips);
     }
-
 
     private static RunProgress Progress(SqliteConnection connection, string runId, RunSummary summary, RankView? main, DateTimeOffset now)
     {

@@ -129,7 +129,7 @@ internal sealed class AgentLease : IAsyncDisposable
         _logger.LogError("agent: rank {Rank}'s agent is lost ({Why}); ending the run", rank, why);
         for (var round = Round; round <= LastRound; round++)
         {
-            var agents = new StoreGroup(ElasticAgent.RoundStore(_store, round), _contract.WorldSize);
+            var agents = ElasticAgent.RoundGroup(_store, round, _contract.WorldSize);
             await agents.AgreeAsync(ElasticAgent.OverKey, outcome, _stop.Token);
             await agents.AgreeAsync(ElasticAgent.VerdictKey, outcome, _stop.Token);
         }

@@ -69,7 +69,10 @@ internal sealed class ElasticAgent
 
     private StoreGroup Agents(IStore store) => new(new PrefixStore("agent", store), _contract.WorldSize);
 
-    private StoreGroup Round(IStore store, int round) => new(RoundStore(store, round), _contract.WorldSize);
+    /// <summary>The agents of restart round <paramref name="round"/>, agreeing through its keys.</summary>
+    internal static StoreGroup RoundGroup(IStore store, int round, int worldSize) => new(RoundStore(store, round), worldSize);
+
+    private StoreGroup Round(IStore store, int round) => RoundGroup(store, round, _contract.WorldSize);
 
     /// <summary>Runs this rank's agent from the environment contract; each round's worker runs <paramref name="worker"/>.</summary>
     public static async Task<int> RunAsync(ElasticOptions options, (string Program, IReadOnlyList<string> Arguments) worker, CancellationToken cancellationToken)

@@ -17,8 +17,13 @@ internal static class SeededWeights
         {
             if (parameter.dim() >= 2)
                 parameter.normal_(0, Math.Sqrt(2.0 / (parameter.numel() / parameter.shape[0])), generator);
-            else if (parameter.min().item<float>() != parameter.max().item<float>())
-                parameter.uniform_(-0.1, 0.1, generator);
+            else
+            {
+                using var low = parameter.min();
+                using var high = parameter.max();
+                if (low.item<float>() != high.item<float>())
+                    parameter.uniform_(-0.1, 0.1, generator);
+            }
         }
         return module;
     }

@@ -17,37 +17,43 @@ public class TrainProcessTests
         ["XDG_CACHE_HOME"] = cache, ["TRAINER_DATA_URL"] = "http://127.0.0.1:9/",
     };
 
-    [Fact]
-    public async Task TwoRanksTrainDataParallelFallingBackToSyntheticWhenCifarCannotBeHad()
+    /// <summary>Both ranks as processes with <paramref name="args"/>, each run's result once both have exited.</summary>
+    private static async Task<TrainerResult[]> RunTwoRanksAsync(string[] args, TempDirectory temp)
     {
-        using var temp = new TempDirectory();
-        var output = temp.Combine("run");
         var port = FreeTcpPort.Next();
-        string[] args = ["train", "--preset", "quick", "--dataset", "auto", "--limit-train", "1024", "--limit-valid", "256", "--bs", "64", "--output", output];
         var ranks = Enumerable.Range(0, 2).Select(rank => TrainerProcess.Start(args, Contract(rank, port, temp.Combine("cache")))).ToList();
         try
         {
-            var results = await Task.WhenAll(ranks.Select(rank => rank.WaitAsync(Patience)));
-            var share = Math.Max(1, Environment.ProcessorCount / 2);
-            foreach (var result in results)
-            {
-                Assert.True(result.ExitCode == 0, result.ToString());
-                Assert.Contains("!!! WARNING: CIFAR-10 could not be had", result.StandardOutput);
-                Assert.Contains($"threads: {share} torch threads ({Environment.ProcessorCount} cores / LOCAL_WORLD_SIZE 2 → {share} thread", result.StandardOutput);
-                Assert.Contains($"; {share} torch threads", result.StandardOutput);
-            }
-            Assert.Contains("distributed: rank 0 of 2 (cpu), 512 training and 128 validation samples per rank", results[0].StandardOutput);
-            Assert.Contains("rank 1 done: accuracy", results[1].StandardOutput);
-
-            Assert.True(File.Exists(Path.Combine(output, "checkpoint.ckpt")));
-            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
-            Assert.Equal("synthetic", summary.RootElement.GetProperty("dataset").GetString());
-            Assert.Equal(2, summary.RootElement.GetProperty("world_size").GetInt32());
+            return await Task.WhenAll(ranks.Select(rank => rank.WaitAsync(Patience)));
         }
         finally
         {
             ranks.ForEach(rank => rank.Dispose());
         }
+    }
+
+    [Fact]
+    public async Task TwoRanksTrainDataParallelFallingBackToSyntheticWhenCifarCannotBeHad()
+    {
+        using var temp = new TempDirectory();
+        var output = temp.Combine("run");
+        var results = await RunTwoRanksAsync(["train", "--preset", "quick", "--dataset", "auto", "--limit-train", "1024", "--limit-valid", "256", "--bs", "64", "--output", output], temp);
+
+        var share = Math.Max(1, Environment.ProcessorCount / 2);
+        foreach (var result in results)
+        {
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.Contains("!!! WARNING: CIFAR-10 could not be had", result.StandardOutput);
+            Assert.Contains($"threads: {share} torch threads ({Environment.ProcessorCount} cores / LOCAL_WORLD_SIZE 2 → {share} thread", result.StandardOutput);
+            Assert.Contains($"; {share} torch threads", result.StandardOutput);
+        }
+        Assert.Contains("distributed: rank 0 of 2 (cpu), 512 training and 128 validation samples per rank", results[0].StandardOutput);
+        Assert.Contains("rank 1 done: accuracy", results[1].StandardOutput);
+
+        Assert.True(File.Exists(Path.Combine(output, "checkpoint.ckpt")));
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
+        Assert.Equal("synthetic", summary.RootElement.GetProperty("dataset").GetString());
+        Assert.Equal(2, summary.RootElement.GetProperty("world_size").GetInt32());
     }
 
     [Fact]
@@ -55,48 +61,30 @@ public class TrainProcessTests
     {
         using var temp = new TempDirectory();
         var output = temp.Combine("run");
-        var port = FreeTcpPort.Next();
-        string[] args = ["worker", "--preset", "quick", "--dataset", "synthetic", "--limit-train", "256", "--limit-valid", "64", "--bs", "32", "--output", output];
-        var ranks = Enumerable.Range(0, 2).Select(rank => TrainerProcess.Start(args, Contract(rank, port, temp.Combine("cache")))).ToList();
-        try
+        var results = await RunTwoRanksAsync(["worker", "--preset", "quick", "--dataset", "synthetic", "--limit-train", "256", "--limit-valid", "64", "--bs", "32", "--output", output], temp);
+
+        foreach (var result in results)
         {
-            var results = await Task.WhenAll(ranks.Select(rank => rank.WaitAsync(Patience)));
-            foreach (var result in results)
-            {
-                Assert.True(result.ExitCode == 0, result.ToString());
-                Assert.DoesNotContain("agent:", result.StandardOutput + result.StandardError);
-            }
-            // No agent serves the store, so rank 0 did: without it rank 1 could not have joined.
-            Assert.Contains("rank 1 done: accuracy", results[1].StandardOutput);
-            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
-            Assert.Equal(2, summary.RootElement.GetProperty("world_size").GetInt32());
+            Assert.True(result.ExitCode == 0, result.ToString());
+            Assert.DoesNotContain("agent:", result.StandardOutput + result.StandardError);
         }
-        finally
-        {
-            ranks.ForEach(rank => rank.Dispose());
-        }
+        // No agent serves the store, so rank 0 did: without it rank 1 could not have joined.
+        Assert.Contains("rank 1 done: accuracy", results[1].StandardOutput);
+        using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "summary.json")));
+        Assert.Equal(2, summary.RootElement.GetProperty("world_size").GetInt32());
     }
 
     [Fact]
     public async Task AnExplicitCifar10WithoutTheDataFailsOnEveryRankWithTheFix()
     {
         using var temp = new TempDirectory();
-        var port = FreeTcpPort.Next();
-        string[] args = ["train", "--preset", "quick", "--dataset", "cifar10", "--output", temp.Combine("run")];
-        var ranks = Enumerable.Range(0, 2).Select(rank => TrainerProcess.Start(args, Contract(rank, port, temp.Combine("cache")))).ToList();
-        try
+        var results = await RunTwoRanksAsync(["train", "--preset", "quick", "--dataset", "cifar10", "--output", temp.Combine("run")], temp);
+
+        foreach (var result in results)
         {
-            var results = await Task.WhenAll(ranks.Select(rank => rank.WaitAsync(Patience)));
-            foreach (var result in results)
-            {
-                Assert.True(result.ExitCode == 2, result.ToString());
-                Assert.Contains("cifar-10-binary.tar.gz", result.StandardError);
-            }
-            Assert.Contains("rank 0 could not load the data", results[1].StandardError);
+            Assert.True(result.ExitCode == 2, result.ToString());
+            Assert.Contains("cifar-10-binary.tar.gz", result.StandardError);
         }
-        finally
-        {
-            ranks.ForEach(rank => rank.Dispose());
-        }
+        Assert.Contains("rank 0 could not load the data", results[1].StandardError);
     }
 }
